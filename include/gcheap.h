@@ -1,0 +1,283 @@
+/*
+ * gcheap.h -- an embeddable garbage-collected heap for language runtimes.
+ *
+ * The one public header.  Every handle is opaque; every name is gc_* (types
+ * gc_*_t) and every macro GCH_* so that this header can sit beside Boehm's
+ * gc.h in one translation unit.
+ *
+ * The host's contract, in short (docs/embedding.md has the long form):
+ *   1. gc_heap_new() once; gc_thread_attach() on every thread that allocates
+ *      or holds heap pointers (the creating thread is attached for you).
+ *   2. Register types (size + pointer map) and roots (slots, ranges, or a
+ *      callback that visits the host's own roots).
+ *   3. Store heap pointers into heap objects with gc_write() (the barrier).
+ *   4. Call gc_safepoint() in long loops without allocation, and bracket
+ *      blocking system calls with gc_blocking_enter()/gc_blocking_leave().
+ *
+ * Errors: calls that can fail return a gc_result_t, or NULL and leave the
+ * reason in gc_last_error().  Misuse that cannot be reported (a corrupted
+ * heap, a barrier on a foreign heap) aborts with a message naming the call.
+ */
+#ifndef GCHEAP_H
+#define GCHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GCH_API __attribute__((visibility("default")))
+#define GCH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define GCH_API
+#define GCH_LIKELY(x) (x)
+#define GCH_UNLIKELY(x) (x)
+#endif
+
+/* ---------------------------------------------------------------- results */
+
+/* The one list of result codes: X(name, value, description). */
+#define GCH_RESULT_LIST(X)                                                   \
+  X(GCH_OK, 0, "success")                                                    \
+  X(GCH_ENOMEM, 1, "out of memory (address space or OS refused)")            \
+  X(GCH_ELIMIT, 2, "allocation would exceed the heap's memory limit")        \
+  X(GCH_EINVAL, 3, "invalid argument")                                       \
+  X(GCH_EOVERFLOW, 4, "size computation overflows")                          \
+  X(GCH_ENOTATTACHED, 5, "calling thread is not attached to this heap")      \
+  X(GCH_EATTACHED, 6, "calling thread is already attached to this heap")     \
+  X(GCH_EFOREIGN, 7, "pointer is not the base of an object of this heap")    \
+  X(GCH_EBUSY, 8, "not allowed now (inside a collection or callback)")       \
+  X(GCH_EEXIST, 9, "already registered")                                     \
+  X(GCH_ENOTFOUND, 10, "not registered")                                     \
+  X(GCH_EDOUBLEFREE, 11, "already freed")                                    \
+  X(GCH_EVERIFY, 12, "heap verification found a violation")
+
+typedef enum gc_result {
+#define GCH_RESULT_ENUM(name, value, text) name = value,
+  GCH_RESULT_LIST(GCH_RESULT_ENUM)
+#undef GCH_RESULT_ENUM
+} gc_result_t;
+
+/* A static string describing r ("unknown result" for values off the list). */
+GCH_API const char *gc_result_str(gc_result_t r);
+
+/* ------------------------------------------------------------------- heap */
+
+typedef struct gc_heap gc_heap_t;
+typedef struct gc_type gc_type_t;
+
+typedef enum gc_mode {
+  GCH_MODE_STW = 0,       /* every collection stops the world */
+  GCH_MODE_CONCURRENT = 1 /* reserved: mark while mutators run */
+} gc_mode_t;
+
+typedef struct gc_config {
+  /* Collect when the heap grows this many percent over the live heap of the
+   * last cycle (Go's GOGC).  0 = default (100); negative = automatic
+   * collection off.  Env GCHEAP_GC_PERCENT (a number or "off") overrides. */
+  int gc_percent;
+  /* Soft limit on mapped heap memory in bytes; the collector runs more often
+   * near it.  0 = none.  Env GCHEAP_MEMORY_LIMIT ("512MiB", "2G", bytes). */
+  size_t memory_limit;
+  /* Hard limit: allocations that would map past it fail with GCH_ELIMIT.
+   * 0 = none. */
+  size_t hard_limit;
+  /* Scan attached threads' stacks and registers conservatively (the
+   * Boehm-style mode).  Off by default: hosts report roots precisely. */
+  int scan_thread_stacks;
+  /* Called when an allocation fails for lack of memory, after a collection
+   * has been tried; may return a pointer to use instead (or NULL). */
+  void *(*oom_handler)(gc_heap_t *heap, size_t size, void *ctx);
+  void *oom_ctx;
+  gc_mode_t mode;
+  /* Collect every N allocations (debug torture).  0 = off.  Env
+   * GCHEAP_TORTURE=N overrides. */
+  unsigned long torture;
+  /* Print one line per cycle to stderr (env GCHEAP_TRACE=1). */
+  int trace;
+  /* Run a background sweeper thread (1) or sweep only lazily (0, default). */
+  int background_sweep;
+} gc_config_t;
+
+/* A config with every field at its default. */
+GCH_API gc_config_t gc_config_default(void);
+
+/* Create a heap; config may be NULL for defaults.  The calling thread is
+ * attached to the new heap.  Returns NULL on failure (out of memory or an
+ * invalid config); the reason is in *err when err is not NULL. */
+GCH_API gc_heap_t *gc_heap_new(const gc_config_t *config, gc_result_t *err);
+
+/* Destroy a heap and return all of its memory to the OS.  No finalizers
+ * run.  Must be called from an attached thread with no other thread
+ * attached.  Every pointer into the heap becomes invalid. */
+GCH_API gc_result_t gc_heap_destroy(gc_heap_t *heap);
+
+/* Attach / detach the calling thread.  A thread may be attached to several
+ * heaps at once.  Detaching flushes the thread's caches. */
+GCH_API gc_result_t gc_thread_attach(gc_heap_t *heap);
+GCH_API gc_result_t gc_thread_detach(gc_heap_t *heap);
+GCH_API int gc_thread_is_attached(gc_heap_t *heap);
+
+/* The reason for the calling thread's last failed call on this heap (also
+ * for unattached threads).  GCH_OK when nothing has failed yet. */
+GCH_API gc_result_t gc_last_error(gc_heap_t *heap);
+
+/* ------------------------------------------------------------------ types */
+
+/* Register a type: `size` bytes (a nonzero multiple of 8), a pointer map of
+ * one bit per 8-byte word (bit i of map[i/64] set = word i holds a pointer
+ * into the heap, or NULL), `map_words` 64-bit words of map covering at most
+ * size/8 bits, and a name for traces and profiles (copied).  The type lives
+ * as long as the heap.  Arrays of the type repeat its map. */
+GCH_API gc_result_t gc_type_new(gc_heap_t *heap, const char *name, size_t size,
+                                const uint64_t *map, size_t map_words,
+                                const gc_type_t **out);
+GCH_API const char *gc_type_name(const gc_type_t *type);
+GCH_API size_t gc_type_size(const gc_type_t *type);
+
+/* ------------------------------------------------------------- allocation */
+
+/* Flags for gc_malloc. */
+#define GCH_NOSCAN 1u /* the object holds no heap pointers: never scanned */
+
+/* Allocate `size` bytes, zeroed.  Without GCH_NOSCAN every word is treated
+ * as a possible pointer (conservative object); with it, the object is never
+ * scanned.  Size 0 returns a unique minimal object.  NULL on failure (see
+ * gc_last_error): GCH_EOVERFLOW for sizes that cannot be mapped,
+ * GCH_ENOMEM, GCH_ELIMIT, GCH_ENOTATTACHED. */
+GCH_API void *gc_malloc(gc_heap_t *heap, size_t size, unsigned flags);
+
+/* Allocate one zeroed object of a registered type. */
+GCH_API void *gc_alloc(gc_heap_t *heap, const gc_type_t *type);
+
+/* Allocate a zeroed array of n objects of a type (n may be 0);
+ * GCH_EOVERFLOW when n * size overflows. */
+GCH_API void *gc_alloc_array(gc_heap_t *heap, const gc_type_t *type, size_t n);
+
+/* The usable size of the object at p (its size class), or 0 when p is not
+ * the base of a live object of this heap. */
+GCH_API size_t gc_size_of(gc_heap_t *heap, const void *p);
+
+/* The base of the object containing p (interior pointers allowed), or NULL
+ * when p points at no allocated object of this heap. */
+GCH_API void *gc_base(gc_heap_t *heap, const void *p);
+
+/* ------------------------------------------------------------------ roots */
+
+typedef struct gc_visitor gc_visitor_t;
+
+/* Flags for gc_root_add. */
+#define GCH_ROOT_PRECISE 0u      /* each word is NULL or a heap pointer */
+#define GCH_ROOT_CONSERVATIVE 1u /* each word may be a pointer, interior ok */
+
+/* Register [start, start+size) as a root range (size a multiple of 8 for
+ * precise ranges).  A range that starts at `start` may be registered once. */
+GCH_API gc_result_t gc_root_add(gc_heap_t *heap, void *start, size_t size,
+                                unsigned flags);
+GCH_API gc_result_t gc_root_remove(gc_heap_t *heap, void *start);
+
+/* Root-scanning callbacks: called during each collection, with the world
+ * stopped, to report the host's own roots through the visitor. */
+typedef void (*gc_root_fn)(gc_visitor_t *v, void *ctx);
+GCH_API gc_result_t gc_root_callback_add(gc_heap_t *heap, gc_root_fn fn,
+                                         void *ctx);
+GCH_API gc_result_t gc_root_callback_remove(gc_heap_t *heap, gc_root_fn fn,
+                                            void *ctx);
+
+/* Report one precise slot (holding NULL or a heap object base or interior
+ * pointer of this heap) / a conservative range. */
+GCH_API void gc_visit(gc_visitor_t *v, void *const *slot);
+GCH_API void gc_visit_range(gc_visitor_t *v, const void *start, size_t size);
+
+/* ------------------------------------------------------------- collection */
+
+/* A full, blocking collection.  GCH_EBUSY when called from inside a root
+ * callback or finalizer of this heap. */
+GCH_API gc_result_t gc_collect(gc_heap_t *heap);
+
+/* Let a pending stop-the-world proceed.  Cheap: one load when nothing is
+ * pending.  Call it in loops that run long without allocating. */
+GCH_API void gc_safepoint_slow(gc_heap_t *heap);
+
+/* Bracket a region where the thread touches no heap memory (a blocking
+ * system call): the collector may run meanwhile without waiting for it. */
+GCH_API void gc_blocking_enter(gc_heap_t *heap);
+GCH_API void gc_blocking_leave(gc_heap_t *heap);
+
+/* ---------------------------------------------------------- write barrier */
+
+/* The first bytes of every heap are this header: the barrier's fast path
+ * reads it without a call.  Layout checked by _Static_assert in heap.c. */
+typedef struct gc_heap_public {
+  volatile int barrier_on; /* nonzero while a mark phase runs */
+  volatile int stw_pending; /* nonzero while a stop-the-world is requested */
+} gc_heap_public_t;
+
+GCH_API void gc_write_slow(gc_heap_t *heap, void *obj, void **slot, void *val);
+GCH_API void gc_write_range_slow(gc_heap_t *heap, void **dst, size_t n);
+
+/* Store val into *slot, a field of heap object obj. */
+static inline void gc_write(gc_heap_t *heap, void *obj, void **slot,
+                            void *val) {
+  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->barrier_on))
+    gc_write_slow(heap, obj, slot, val);
+  *slot = val;
+}
+
+/* Call before overwriting or clearing n pointer slots at dst in bulk
+ * (memmove into a heap object, memset to zero). */
+static inline void gc_write_range(gc_heap_t *heap, void **dst, size_t n) {
+  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->barrier_on))
+    gc_write_range_slow(heap, dst, n);
+}
+
+static inline void gc_safepoint(gc_heap_t *heap) {
+  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->stw_pending))
+    gc_safepoint_slow(heap);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+#define GCH_NUM_SIZE_CLASSES 68
+
+typedef struct gc_stats {
+  uint64_t cycles;           /* completed collections */
+  uint64_t forced_cycles;    /* of which requested by gc_collect */
+  size_t bytes_mapped;       /* heap address space in state Ready */
+  size_t bytes_reserved;     /* heap address space reserved */
+  size_t bytes_in_use;       /* bytes in in-use spans */
+  size_t live_bytes;         /* bytes marked by the last cycle */
+  size_t heap_goal;          /* allocation point that triggers the next cycle */
+  size_t metadata_bytes;     /* spans, bitmaps, caches, tables */
+  uint64_t total_alloc_bytes;
+  uint64_t total_alloc_objects;
+  uint64_t total_freed_bytes;
+  uint64_t total_freed_objects;
+  uint64_t pause_last_ns, pause_max_ns, pause_total_ns;
+  uint64_t stw_wait_last_ns; /* time the last stop waited for threads */
+  uint64_t mark_ns_total, sweep_ns_total;
+  uint64_t marked_objects_last;
+  uint64_t swept_spans_total;
+  unsigned threads;          /* attached threads */
+  struct {
+    size_t size;             /* object size of the class */
+    uint64_t allocs, frees;  /* objects allocated / freed */
+  } by_class[GCH_NUM_SIZE_CLASSES];
+} gc_stats_t;
+
+GCH_API gc_result_t gc_get_stats(gc_heap_t *heap, gc_stats_t *out);
+
+/* Walk the whole heap and check its invariants; on a violation write a
+ * description to `out` (if not NULL) and return GCH_EVERIFY.  Stops the
+ * world while it runs. */
+GCH_API gc_result_t gc_verify(gc_heap_t *heap, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GCHEAP_H */

@@ -1,0 +1,79 @@
+/*
+ * gc.h -- collector internals shared by the files of src/gc/.
+ * See gc.c for the overview of a cycle.
+ */
+#ifndef GCH_GC_H
+#define GCH_GC_H
+
+#include "heap.h"
+#include "gc/lfstack.h"
+
+/* A work buffer of grey objects: 2 KiB, as Go's workbuf. */
+#define WORKBUF_BYTES 2048
+#define WORKBUF_N ((WORKBUF_BYTES - 2 * sizeof(void *)) / sizeof(uintptr_t))
+
+typedef struct workbuf {
+  lfnode_t node;   /* must be first: the lock-free stack link */
+  size_t n;
+  uintptr_t obj[WORKBUF_N];
+} workbuf_t;
+
+/* Objects larger than this are scanned in pieces (oblets). */
+#define OBLET_BYTES ((size_t)128 << 10)
+
+/* A marker's pair of buffers (Go's gcWork): w1 is the one put/get use;
+ * w2 gives hysteresis so a marker does not bounce buffers to the global
+ * lists at a boundary. */
+typedef struct gcwork {
+  workbuf_t *w1, *w2;
+  uint64_t marked_bytes;
+  uint64_t marked_objects;
+  uint64_t scan_bytes;
+} gcwork_t;
+
+enum gc_debug_flags {
+  GCDBG_VERIFY = 1,    /* gc_verify after every cycle */
+  GCDBG_CHECKMARK = 2, /* re-mark with the world stopped and compare */
+};
+
+struct gc_state {
+  lfstack_t full;          /* workbufs with grey objects */
+  lfstack_t empty;         /* empty workbufs */
+  gch_lock_t wb_lock;      /* allocation of new workbufs */
+  persistent_t wb_mem;     /* where workbufs come from */
+  size_t wb_count;
+  gcwork_t stw_work;       /* the collector's own buffers */
+  unsigned debug;          /* enum gc_debug_flags, from GCHEAP_DEBUG */
+
+  /* the cycle being run [gc_lock] */
+  uint64_t cycle_start_ns;
+  size_t heap_before;
+  int verify_failed;
+};
+
+/* mark.c */
+void _gc_work_init(gc_heap_t *h);
+void _gc_work_put(gc_heap_t *h, gcwork_t *w, uintptr_t obj);
+uintptr_t _gc_work_get(gc_heap_t *h, gcwork_t *w);
+void _gc_work_dispose(gc_heap_t *h, gcwork_t *w);
+/* Shade the object p points into (any value: non-heap values ignored). */
+void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p);
+/* Precise slot: as _gc_mark_value, but in debug builds a value inside the
+ * heap that hits no allocated object aborts (a dangling pointer). */
+void _gc_mark_slot(gc_heap_t *h, gcwork_t *w, uintptr_t p, const void *slot);
+void _gc_mark_range_conservative(gc_heap_t *h, gcwork_t *w, uintptr_t lo,
+                                 uintptr_t hi);
+/* Scan until no grey object is left. */
+void _gc_mark_drain(gc_heap_t *h, gcwork_t *w);
+
+/* roots.c */
+void _gc_mark_roots(gc_heap_t *h, gcwork_t *w, gc_thread_t *self);
+
+/* stw.c */
+void _gc_stop_the_world(gc_heap_t *h, gc_thread_t *self);
+void _gc_start_the_world(gc_heap_t *h);
+
+/* verify.c */
+gc_result_t _gc_verify_stopped(gc_heap_t *h, FILE *out);
+
+#endif

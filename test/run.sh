@@ -1,0 +1,29 @@
+#!/bin/sh
+# Run each test program given on the command line (and the tinylisp
+# differential test when it is built), each under a timeout; print one line
+# per test and finish with "N passed, N failed".  Exit status 1 on failure.
+# TEST_TIMEOUT (seconds, default 300) bounds each test.
+pass=0; fail=0; failed=""
+timeout_s=${TEST_TIMEOUT:-300}
+run_one() {
+  name=$1; shift
+  start=$(date +%s%N)
+  out=$(timeout "$timeout_s" "$@" 2>&1); rc=$?
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  if [ $rc -eq 0 ]; then
+    pass=$((pass + 1)); printf 'PASS %-40s %6d ms\n' "$name" "$ms"
+  else
+    fail=$((fail + 1)); failed="$failed $name"
+    printf 'FAIL %-40s (exit %d)\n' "$name" "$rc"
+    echo "$out" | tail -n 30 | sed 's/^/    /'
+  fi
+}
+for t in "$@"; do run_one "${t#${BUILD:-build}/}" "$t"; done
+if [ -x test/lisp/run_programs.sh ] && [ -x "${BUILD:-build}/tinylisp" ]; then
+  for mode in gcheap torture boehm; do
+    run_one "tinylisp/$mode" test/lisp/run_programs.sh "$mode"
+  done
+fi
+echo "$pass passed, $fail failed"
+[ -n "$failed" ] && echo "failed:$failed"
+[ $fail -eq 0 ]
