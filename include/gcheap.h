@@ -100,7 +100,8 @@ typedef struct gc_config {
   unsigned long torture;
   /* Print one line per cycle to stderr (env GCHEAP_TRACE=1). */
   int trace;
-  /* Run a background sweeper thread (1) or sweep only lazily (0, default). */
+  /* Run a background sweeper thread (1, the default from
+   * gc_config_default) or sweep only lazily when allocating (0). */
   int background_sweep;
 } gc_config_t;
 

@@ -79,6 +79,7 @@ GCH_API gc_config_t gc_config_default(void) {
   memset(&c, 0, sizeof c);
   c.gc_percent = 100;
   c.mode = GCH_MODE_STW;
+  c.background_sweep = 1;
   return c;
 }
 

@@ -14,8 +14,9 @@
  *     the next goal; h->sweepgen rises by 2, which makes every span
  *     "needs sweeping" at once without touching them.  The world restarts.
  *  4. Sweep.  Lazily, when a thread's cache asks its central for a span
- *     (central.c), plus a few spans per refill so sweeping keeps ahead of
- *     allocation; whatever is left is finished by the next cycle's step 1.
+ *     (central.c), and by a background sweeper thread (config
+ *     background_sweep, on by default) that walks every class; whatever
+ *     is left is finished by the next cycle's step 1.
  *     Sweeping a span turns its mark bits into its allocation bits and
  *     returns it to the page allocator when nothing in it survived.
  *
@@ -58,15 +59,68 @@ int _gc_collector_init(gc_heap_t *h) {
   return 0;
 }
 
+/* ------------------------------------------------------ background sweep */
+
+/* The sweeper is an internal attached thread: it sweeps span after span
+ * after each cycle, stopping at a safepoint between spans, and waits in a
+ * blocking region so it never holds up a stop. */
+static void *sweeper_main(void *arg) {
+  gc_heap_t *h = arg;
+  struct gc_state *g = h->gc;
+  if (_gc_thread_attach(h, true) != GCH_OK) return NULL;
+  for (;;) {
+    gc_blocking_enter(h);
+    pthread_mutex_lock(&g->sweep_mu);
+    while (!g->sweep_work && !g->sweep_stop)
+      pthread_cond_wait(&g->sweep_cv, &g->sweep_mu);
+    int stop = g->sweep_stop;
+    g->sweep_work = 0;
+    pthread_mutex_unlock(&g->sweep_mu);
+    gc_blocking_leave(h);
+    if (stop) break;
+    while (_gc_central_sweep_one(h)) gc_safepoint(h);
+  }
+  gc_thread_detach(h);
+  return NULL;
+}
+
+static void sweeper_wake(gc_heap_t *h) {
+  struct gc_state *g = h->gc;
+  if (!g->sweeper_running) return;
+  pthread_mutex_lock(&g->sweep_mu);
+  g->sweep_work = 1;
+  pthread_cond_signal(&g->sweep_cv);
+  pthread_mutex_unlock(&g->sweep_mu);
+}
+
 gc_result_t _gc_collector_start(gc_heap_t *h) {
-  (void)h;
+  struct gc_state *g = h->gc;
+  if (!h->config.background_sweep || g->sweeper_running) return GCH_OK;
+  pthread_mutex_init(&g->sweep_mu, NULL);
+  pthread_cond_init(&g->sweep_cv, NULL);
+  g->sweep_work = g->sweep_stop = 0;
+  if (pthread_create(&g->sweeper, NULL, sweeper_main, h) != 0) return GCH_ENOMEM;
+  g->sweeper_running = true;
   return GCH_OK;
 }
 
-void _gc_collector_stop(gc_heap_t *h) { (void)h; }
+void _gc_collector_stop(gc_heap_t *h) {
+  struct gc_state *g = h->gc;
+  if (!g || !g->sweeper_running) return;
+  pthread_mutex_lock(&g->sweep_mu);
+  g->sweep_stop = 1;
+  pthread_cond_signal(&g->sweep_cv);
+  pthread_mutex_unlock(&g->sweep_mu);
+  gc_blocking_enter(h);
+  pthread_join(g->sweeper, NULL);
+  gc_blocking_leave(h);
+  g->sweeper_running = false;
+}
 
 void _gc_collector_destroy(gc_heap_t *h) {
-  if (h->gc) _gc_persistent_release(&h->gc->wb_mem);
+  if (!h->gc) return;
+  _gc_collector_stop(h);
+  _gc_persistent_release(&h->gc->wb_mem);
 }
 
 void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t) {
@@ -204,6 +258,7 @@ gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
   atomic_store(&h->collecting, 0);
   _gc_start_the_world(h);
   pthread_mutex_unlock(&h->gc_lock);
+  sweeper_wake(h);
   return GCH_OK;
 }
 

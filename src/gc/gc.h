@@ -45,6 +45,13 @@ struct gc_state {
   gcwork_t stw_work;       /* the collector's own buffers */
   unsigned debug;          /* enum gc_debug_flags, from GCHEAP_DEBUG */
 
+  /* background sweeper (sweeper_* in gc.c) */
+  pthread_t sweeper;
+  bool sweeper_running;
+  pthread_mutex_t sweep_mu;
+  pthread_cond_t sweep_cv;
+  int sweep_work, sweep_stop; /* [sweep_mu] */
+
   /* the cycle being run [gc_lock] */
   uint64_t cycle_start_ns;
   size_t heap_before;
