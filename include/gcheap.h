@@ -73,7 +73,7 @@ typedef struct gc_type gc_type_t;
 
 typedef enum gc_mode {
   GCH_MODE_STW = 0,       /* every collection stops the world */
-  GCH_MODE_CONCURRENT = 1 /* reserved: mark while mutators run */
+  GCH_MODE_CONCURRENT = 1 /* mark while mutators run (write barrier on) */
 } gc_mode_t;
 
 typedef struct gc_config {
@@ -100,6 +100,9 @@ typedef struct gc_config {
   unsigned long torture;
   /* Print one line per cycle to stderr (env GCHEAP_TRACE=1). */
   int trace;
+  /* Concurrent mode: mark worker threads, the controller included.
+   * 0 = a quarter of the CPUs, at least 1 (env GCHEAP_MARK_WORKERS). */
+  unsigned mark_workers;
   /* Run a background sweeper thread (1, the default from
    * gc_config_default) or sweep only lazily when allocating (0). */
   int background_sweep;
@@ -227,7 +230,9 @@ static inline void gc_write(gc_heap_t *heap, void *obj, void **slot,
                             void *val) {
   if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->barrier_on))
     gc_write_slow(heap, obj, slot, val);
-  *slot = val;
+  /* A relaxed atomic store is a plain store on every target; it tells
+   * ThreadSanitizer that concurrent markers may read the slot. */
+  __atomic_store_n(slot, val, __ATOMIC_RELAXED);
 }
 
 /* Call before overwriting or clearing n pointer slots at dst in bulk
@@ -245,6 +250,7 @@ static inline void gc_safepoint(gc_heap_t *heap) {
 /* ------------------------------------------------------------------ stats */
 
 #define GCH_NUM_SIZE_CLASSES 68
+#define GCH_PAUSE_RING 256
 
 typedef struct gc_stats {
   uint64_t cycles;           /* completed collections */
@@ -269,6 +275,11 @@ typedef struct gc_stats {
     size_t size;             /* object size of the class */
     uint64_t allocs, frees;  /* objects allocated / freed */
   } by_class[GCH_NUM_SIZE_CLASSES];
+  /* The last min(pause_count, GCH_PAUSE_RING) stop-the-world pauses, in
+   * ns: pause i is pause_ns[i % GCH_PAUSE_RING]. */
+  uint64_t pause_ns[GCH_PAUSE_RING];
+  uint64_t pause_count;
+  double last_overshoot; /* heap at the end of the last cycle / goal - 1 */
 } gc_stats_t;
 
 GCH_API gc_result_t gc_get_stats(gc_heap_t *heap, gc_stats_t *out);

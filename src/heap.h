@@ -240,6 +240,8 @@ struct gc_heap {
   atomic_uint_fast64_t class_allocs[GCH_NUM_SIZE_CLASSES];
   uint64_t pause_last_ns, pause_max_ns, pause_total_ns, stw_wait_last_ns;
   uint64_t mark_ns_total, sweep_ns_total, marked_objects_last;
+  uint64_t pause_ring[GCH_PAUSE_RING]; /* [gc_lock] last pauses */
+  uint64_t pause_count;
   atomic_uint_fast64_t swept_spans;
   atomic_int last_error_unattached;
 };
@@ -318,6 +320,9 @@ gc_result_t _gc_collector_start(gc_heap_t *h); /* helper threads */
 void _gc_collector_stop(gc_heap_t *h);
 void _gc_collector_destroy(gc_heap_t *h);
 void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t);
+double _gc_last_overshoot(gc_heap_t *h);
+void _gc_mark_new_object(gc_heap_t *h, gc_thread_t *t, uintptr_t p);
+void _gc_assist(gc_heap_t *h, gc_thread_t *t, size_t bytes);
 /* Run a collection if the pacer says so (called from allocation slow
  * paths, outside every lock). */
 void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t);

@@ -136,11 +136,18 @@ static void heap_read_env(gc_config_t *c) {
     else if (strcasecmp(v, "concurrent") == 0) c->mode = GCH_MODE_CONCURRENT;
     else heap_env_warn("GCHEAP_MODE", v);
   }
+  if ((v = getenv("GCHEAP_MARK_WORKERS")) && *v) {
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end == 0 && n <= 16) c->mark_workers = (unsigned)n;
+    else heap_env_warn("GCHEAP_MARK_WORKERS", v);
+  }
 }
 
 static gc_result_t heap_check_config(const gc_config_t *c) {
   if (c->mode != GCH_MODE_STW && c->mode != GCH_MODE_CONCURRENT) return GCH_EINVAL;
   if (c->hard_limit && c->hard_limit < GCH_CHUNK_BYTES) return GCH_EINVAL;
+  if (c->mark_workers > 16) return GCH_EINVAL;
   return GCH_OK;
 }
 
@@ -384,6 +391,9 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   out->sweep_ns_total = h->sweep_ns_total;
   out->marked_objects_last = h->marked_objects_last;
   out->swept_spans_total = atomic_load(&h->swept_spans);
+  memcpy(out->pause_ns, h->pause_ring, sizeof out->pause_ns);
+  out->pause_count = h->pause_count;
+  out->last_overshoot = _gc_last_overshoot(h);
   pthread_mutex_unlock(&h->gc_lock);
   _gc_lock(&h->threads_lock);
   out->threads = 0;

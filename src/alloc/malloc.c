@@ -110,6 +110,8 @@ static uintptr_t alloc_slot(gc_heap_t *h, gc_thread_t *t, int spc,
   gc_safepoint(h);
   _gc_maybe_collect(h, t);
   s = cache_refill(h, t, spc, err);
+  if (s && gch_unlikely(h->pub.barrier_on))
+    _gc_assist(h, t, (size_t)(s->nelems - s->alloc_count) * s->elemsize);
   if (!s) return 0;
   uint16_t idx = _gc_span_next_free_index(s);
   if (idx >= s->nelems) gch_throw("refill returned a full span");
@@ -129,14 +131,19 @@ static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
   } else {
     for (size_t i = 0; i < count; i++) m |= type->mask64 << (i * type->nwords);
   }
+  /* Relaxed atomics: markers may read neighbouring objects' bits in the
+   * same word concurrently (the bits they read do not change). */
+  uint64_t *hb = s->heap_bits;
   size_t w = (p - s->base) / 8;
   size_t wi = w / 64, sh = w % 64;
   uint64_t keep = nw == 64 ? 0 : ~((((uint64_t)1 << nw) - 1) << sh);
-  s->heap_bits[wi] = (s->heap_bits[wi] & keep) | (m << sh);
+  uint64_t v = __atomic_load_n(&hb[wi], __ATOMIC_RELAXED);
+  __atomic_store_n(&hb[wi], (v & keep) | (m << sh), __ATOMIC_RELAXED);
   if (sh + nw > 64) {
     size_t hi = sh + nw - 64;
     uint64_t hmask = ((uint64_t)1 << hi) - 1;
-    s->heap_bits[wi + 1] = (s->heap_bits[wi + 1] & ~hmask) | (m >> (64 - sh));
+    v = __atomic_load_n(&hb[wi + 1], __ATOMIC_RELAXED);
+    __atomic_store_n(&hb[wi + 1], (v & ~hmask) | (m >> (64 - sh)), __ATOMIC_RELAXED);
   }
 }
 
@@ -146,6 +153,7 @@ static void *alloc_large(gc_heap_t *h, gc_thread_t *t, size_t size,
   size_t npages = size / GCH_PAGE_SIZE + (size % GCH_PAGE_SIZE != 0);
   gc_safepoint(h);
   _gc_maybe_collect(h, t);
+  if (gch_unlikely(h->pub.barrier_on)) _gc_assist(h, t, npages * GCH_PAGE_SIZE);
   gc_span_t *s = _gc_span_alloc(h, t, npages, noscan ? 1 : 0, err);
   if (!s) return NULL;
   if (s->needzero) memset((void *)s->base, 0, size);
@@ -264,7 +272,8 @@ GCH_INLINE void *alloc_object(gc_heap_t *h, gc_thread_t *t, size_t size,
   if (gch_unlikely((t->hook_bytes -= (long)size) < 0)) alloc_hook(h, t);
   gc_result_t err = GCH_OK;
   void *r = alloc_try(h, t, size, type, count, noscan, &err);
-  if (gch_unlikely(!r)) return alloc_failed(h, t, size, type, count, noscan, err);
+  if (gch_unlikely(!r)) r = alloc_failed(h, t, size, type, count, noscan, err);
+  if (gch_unlikely(h->pub.barrier_on) && r) _gc_mark_new_object(h, t, (uintptr_t)r);
   return r;
 }
 

@@ -130,19 +130,22 @@ static psum_t psum_full(int l) {
   return psum_pack(n, n, n);
 }
 
-/* Merge 8 children that each cover `cpages` pages into their parent. */
+/* Merge 8 children that each cover `cpages` pages into their parent.
+ * Children are never root entries, so their fields are plain 21-bit
+ * values (no "all" bit) and are decoded without branches. */
 static psum_t psum_merge(const psum_t *c, size_t cpages) {
   size_t start = 0, max = 0, run = 0;
   int in_start = 1;
   for (int i = 0; i < 8; i++) {
-    size_t st = psum_start(c[i]), mx = psum_max(c[i]);
-    if (in_start) {
-      start += st;
-      in_start = st == cpages;
-    }
+    PAGES_ASSERT(!(c[i] & PSUM_ALL_BIT));
+    size_t st = (size_t)(c[i] & PSUM_MASK);
+    size_t mx = (size_t)((c[i] >> PSUM_BITS) & PSUM_MASK);
+    size_t en = (size_t)(c[i] >> (2 * PSUM_BITS));
+    if (in_start) start += st;
+    in_start &= st == cpages;
     if (run + st > max) max = run + st;
     if (mx > max) max = mx;
-    run = st == cpages ? run + cpages : psum_end(c[i]);
+    run = st == cpages ? run + cpages : en;
   }
   return psum_pack(start, max, run);
 }
@@ -173,9 +176,9 @@ static psum_t psum_chunk(const uint64_t alloc[8]) {
     run += lo;
     if (in_start) start = run, in_start = 0;
     if (run > max) max = run;
-    /* free bits strictly between the lowest and highest used page */
-    size_t inner = 64 - lo - hi - pages_pop(a);
-    if (inner > max) {
+    /* free bits strictly between the lowest and highest used page (the
+     * span between them bounds the longest run there) */
+    if (64 - lo - hi > max + 1) {
       uint64_t f = ~a & (~(uint64_t)0 << lo) & (~(uint64_t)0 >> hi);
       size_t m = psum_longest_ones(f);
       if (m > max) max = m;
@@ -257,8 +260,8 @@ static size_t pages_chunk_mark(struct pages_chunk *c, size_t lo, size_t n,
     uint64_t m = pages_mask((unsigned)b, (unsigned)k);
     if (alloc) {
       if (c->alloc[w] & m) pages_throw("allocating pages in use");
-      scav += pages_pop(c->scav[w] & m);
-      c->scav[w] &= ~m;
+      uint64_t sc = c->scav[w] & m;
+      if (sc) scav += pages_pop(sc), c->scav[w] &= ~m;
       c->alloc[w] |= m;
     } else {
       if ((c->alloc[w] & m) != m) pages_throw("freeing free pages");

@@ -56,6 +56,7 @@ int _gc_collector_init(gc_heap_t *h) {
   int pct = h->config.gc_percent;
   h->heap_min = pct > 0 ? HEAP_MIN_BYTES / 100 * (size_t)pct : HEAP_MIN_BYTES;
   h->heap_goal = pct < 0 ? SIZE_MAX : h->heap_min;
+  h->gc->trigger = pct < 0 ? SIZE_MAX : h->heap_min / 10 * 7;
   return 0;
 }
 
@@ -84,7 +85,7 @@ static void *sweeper_main(void *arg) {
   return NULL;
 }
 
-static void sweeper_wake(gc_heap_t *h) {
+void _gc_sweeper_wake(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   if (!g->sweeper_running) return;
   pthread_mutex_lock(&g->sweep_mu);
@@ -95,6 +96,8 @@ static void sweeper_wake(gc_heap_t *h) {
 
 gc_result_t _gc_collector_start(gc_heap_t *h) {
   struct gc_state *g = h->gc;
+  gc_result_t r = _gc_concurrent_start(h);
+  if (r != GCH_OK) return r;
   if (!h->config.background_sweep || g->sweeper_running) return GCH_OK;
   pthread_mutex_init(&g->sweep_mu, NULL);
   pthread_cond_init(&g->sweep_cv, NULL);
@@ -106,7 +109,9 @@ gc_result_t _gc_collector_start(gc_heap_t *h) {
 
 void _gc_collector_stop(gc_heap_t *h) {
   struct gc_state *g = h->gc;
-  if (!g || !g->sweeper_running) return;
+  if (!g) return;
+  _gc_concurrent_stop(h);
+  if (!g->sweeper_running) return;
   pthread_mutex_lock(&g->sweep_mu);
   g->sweep_stop = 1;
   pthread_cond_signal(&g->sweep_cv);
@@ -149,18 +154,18 @@ static void gc_set_goal(gc_heap_t *h, size_t live) {
   h->heap_goal = goal;
 }
 
-void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t) {
-  if (gch_likely(atomic_load_explicit(&h->heap_live, memory_order_relaxed) <
-                 h->heap_goal))
-    return;
-  if (atomic_load(&h->collecting) || t->in_callback) return;
-  _gc_collect_internal(h, t, false);
-}
 
 /* -------------------------------------------------------------- tracing */
 
-static void gc_trace(gc_heap_t *h, uint64_t wait_ns, uint64_t term_ns,
-                     uint64_t mark_ns, uint64_t pause_ns) {
+/* One line per cycle, in the spirit of Go's gctrace=1:
+ *   gc N @T s P%: A+B+C ms clock, W ms stop, X->Y MB heap, L MB live,
+ *   G MB goal, O% over goal, K threads, MODE
+ * A = first stop (stw mode: the whole cycle), B = concurrent mark,
+ * C = mark termination stop, W = time to stop the threads, X/Y = in-use
+ * span bytes before and after, L = bytes marked, O = how far the heap
+ * passed the goal before the cycle finished (negative: finished early). */
+static void gc_trace(gc_heap_t *h) {
+  struct gc_state *g = h->gc;
   double mb = 1.0 / (1 << 20);
   uint64_t now = _gc_os_nanotime();
   double since = (double)(now - h->start_ns) / 1e9;
@@ -168,64 +173,163 @@ static void gc_trace(gc_heap_t *h, uint64_t wait_ns, uint64_t term_ns,
   unsigned nthr = 0;
   for (gc_thread_t *t = h->threads; t; t = t->next) nthr += !t->internal;
   fprintf(stderr,
-          "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock (stop+sweepterm+mark),"
-          " %.1f->%.1f MB heap, %.1f MB live, %.1f MB goal, %.3f ms pause,"
+          "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock, %.3f ms stop,"
+          " %.1f->%.1f MB heap, %.1f MB live, %.1f MB goal, %+.0f%% over goal,"
           " %u threads, %s\n",
           (unsigned long long)atomic_load(&h->cycles), since, cpu,
-          (double)wait_ns / 1e6, (double)term_ns / 1e6, (double)mark_ns / 1e6,
-          (double)h->gc->heap_before * mb,
-          (double)atomic_load(&h->heap_inuse) * mb,
-          (double)atomic_load(&h->heap_marked) * mb, (double)h->heap_goal * mb,
-          (double)pause_ns / 1e6, nthr,
+          (double)g->stw1_ns / 1e6, (double)g->conc_ns / 1e6,
+          (double)g->stw2_ns / 1e6, (double)h->stw_wait_last_ns / 1e6,
+          (double)g->heap_before * mb, (double)atomic_load(&h->heap_inuse) * mb,
+          (double)atomic_load(&h->heap_marked) * mb,
+          h->heap_goal == SIZE_MAX ? 0.0 : (double)h->heap_goal * mb,
+          100.0 * g->overshoot_last, nthr,
           h->config.mode == GCH_MODE_CONCURRENT ? "concurrent" : "stw");
+}
+
+/* Remember each pause for the stats' ring (p99 in benchmarks). */
+static void gc_pause_log(gc_heap_t *h, uint64_t ns) {
+  h->pause_ring[h->pause_count % GCH_PAUSE_RING] = ns;
+  h->pause_count++;
+}
+
+void _gc_record_pause(gc_heap_t *h, uint64_t ns) {
+  h->pause_last_ns = ns;
+  if (ns > h->pause_max_ns) h->pause_max_ns = ns;
+  h->pause_total_ns += ns;
+  gc_pause_log(h, ns);
+}
+
+void _gc_trace_cycle(gc_heap_t *h) {
+  if (h->config.trace) gc_trace(h);
 }
 
 /* ----------------------------------------------------------------- cycle */
 
-/* Take the collection lock without deadlocking against a collector that is
- * waiting for this thread to park. */
-static void gc_lock_cycle(gc_heap_t *h, gc_thread_t *t) {
-  while (pthread_mutex_trylock(&h->gc_lock) != 0) {
-    if (atomic_load((atomic_int *)&h->pub.stw_pending)) _gc_stw_park(h, t);
-    else sched_yield();
-  }
+/* Take the collection lock.  Waiting happens in a blocking region, so a
+ * collector that holds the lock and stops the world does not wait for us;
+ * nobody stops the world without holding gc_lock, so none is pending once
+ * we have it. */
+void _gc_lock_cycle(gc_heap_t *h) {
+  if (pthread_mutex_trylock(&h->gc_lock) == 0) return;
+  gc_blocking_enter(h);
+  pthread_mutex_lock(&h->gc_lock);
+  gc_blocking_leave(h);
 }
 
-/* Phase 1: every span swept and in a central, every cache empty. */
-static void gc_sweep_termination(gc_heap_t *h) {
+/* The gcwork a thread uses for barrier shading and assists. */
+gcwork_t *_gc_thread_work(gc_heap_t *h, gc_thread_t *t) {
+  if (!t->gcw) {
+    _gc_lock(&h->lock);
+    t->gcw = _gc_persistent_alloc(&h->meta, sizeof(gcwork_t), 64);
+    _gc_unlock(&h->lock);
+    if (!t->gcw) gch_throw("out of memory for a thread's mark state");
+  }
+  return t->gcw;
+}
+
+void _gc_work_flush_counters(gc_heap_t *h, gcwork_t *w) {
+  struct gc_state *g = h->gc;
+  atomic_fetch_add(&g->marked_bytes, w->marked_bytes);
+  atomic_fetch_add(&g->marked_objects, w->marked_objects);
+  atomic_fetch_add(&g->scan_bytes, w->scan_bytes);
+  w->marked_bytes = w->marked_objects = w->scan_bytes = 0;
+}
+
+/* Every thread's cache back to the centrals (spans swept or cached-swept
+ * become swept-in-central; tiny blocks dropped).  World stopped. */
+static void gc_release_caches(gc_heap_t *h) {
   for (gc_thread_t *t = h->threads; t; t = t->next) {
     _gc_cache_release_all(h, t);
     _gc_thread_flush_stats(h, t);
   }
+}
+
+/* Sweep termination and root marking, with the world stopped: every span
+ * swept, no mark bit set, every cache empty, roots shaded into w. */
+void _gc_cycle_begin(gc_heap_t *h, gc_thread_t *self, gcwork_t *w) {
+  struct gc_state *g = h->gc;
+  uint64_t t0 = _gc_os_nanotime();
+  gc_release_caches(h);
   while (_gc_central_sweep_one(h)) {
   }
+  h->sweep_ns_total += _gc_os_nanotime() - t0;
+  atomic_store(&g->marked_bytes, 0);
+  atomic_store(&g->marked_objects, 0);
+  atomic_store(&g->scan_bytes, 0);
+  g->live_at_start = atomic_load(&h->heap_live);
+  _gc_mark_roots(h, w, self);
 }
 
-static void gc_mark_phase(gc_heap_t *h, gc_thread_t *self) {
-  gcwork_t *w = &h->gc->stw_work;
-  memset(w, 0, sizeof *w);
-  _gc_mark_roots(h, w, self);
+/* Finish marking and the cycle, with the world stopped: shade what the
+ * threads' buffers still hold, drain, publish the live heap, set the next
+ * goal, flip the sweep generation. */
+void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
+                      bool forced, uint64_t t0) {
+  struct gc_state *g = h->gc;
+  for (gc_thread_t *t = h->threads; t; t = t->next) {
+    if (!t->gcw) continue;
+    _gc_work_dispose(h, t->gcw);
+    _gc_work_flush_counters(h, t->gcw);
+  }
   _gc_mark_drain(h, w);
   _gc_work_dispose(h, w);
-  if (!lfstack_empty(&h->gc->full)) gch_throw("mark: grey objects left after drain");
-}
-
-static void gc_mark_termination(gc_heap_t *h, bool forced) {
-  gcwork_t *w = &h->gc->stw_work;
-  atomic_store(&h->heap_marked, w->marked_bytes);
-  atomic_store(&h->heap_live, w->marked_bytes);
-  h->marked_objects_last = w->marked_objects;
-  gc_set_goal(h, w->marked_bytes);
+  _gc_work_flush_counters(h, w);
+  if (!lfstack_empty(&g->full)) gch_throw("mark: grey objects left after drain");
+  if (g->debug & GCDBG_CHECKMARK) _gc_checkmark(h, self);
+  atomic_store((atomic_int *)&h->pub.barrier_on, 0);
+  atomic_store(&g->phase, PHASE_OFF);
+  /* Objects allocated black during a concurrent mark were counted into
+   * marked_bytes when allocated; caches are flushed before the flip so no
+   * thread keeps allocating from a span that is about to need sweeping. */
+  gc_release_caches(h);
+  size_t live = atomic_load(&g->marked_bytes);
+  g->overshoot_last = h->heap_goal && h->heap_goal != SIZE_MAX
+                          ? (double)atomic_load(&h->heap_live) / (double)h->heap_goal - 1.0
+                          : 0;
+  atomic_store(&h->heap_marked, live);
+  atomic_store(&h->heap_live, live);
+  h->marked_objects_last = atomic_load(&g->marked_objects);
+  g->scan_expected = atomic_load(&g->scan_bytes);
+  gc_set_goal(h, live);
+  _gc_concurrent_set_trigger(h, live);
   atomic_fetch_add(&h->sweepgen, 2);
   atomic_store(&h->sweep_cursor, 0);
+  if ((g->debug & GCDBG_VERIFY) && _gc_verify_stopped(h, stderr) != GCH_OK)
+    gch_throw("GCHEAP_DEBUG=verify: heap verification failed after a cycle");
   atomic_fetch_add(&h->cycles, 1);
   if (forced) atomic_fetch_add(&h->forced_cycles, 1);
+  (void)t0;
+}
+
+/* A whole cycle with the world stopped throughout. */
+static void gc_cycle_stw(gc_heap_t *h, gc_thread_t *t, bool forced) {
+  struct gc_state *g = h->gc;
+  gcwork_t *w = &g->stw_work;
+  memset(w, 0, sizeof *w);
+  uint64_t t0 = _gc_os_nanotime();
+  h->gc->heap_before = atomic_load(&h->heap_inuse);
+  _gc_stop_the_world(h, t);
+  uint64_t t1 = _gc_os_nanotime();
+  _gc_cycle_begin(h, t, w);
+  uint64_t t2 = _gc_os_nanotime();
+  _gc_mark_drain(h, w);
+  uint64_t t3 = _gc_os_nanotime();
+  _gc_cycle_finish(h, t, w, forced, t0);
+  uint64_t t4 = _gc_os_nanotime();
+  h->mark_ns_total += t3 - t2;
+  _gc_record_pause(h, t4 - t0);
+  g->stw1_ns = t4 - t0;
+  g->stw2_ns = 0;
+  g->conc_ns = 0;
+  (void)t1;
+  _gc_trace_cycle(h);
+  _gc_start_the_world(h);
 }
 
 gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
   if (t->in_callback) return GCH_EBUSY;
   uint64_t cycle = atomic_load(&h->cycles);
-  gc_lock_cycle(h, t);
+  _gc_lock_cycle(h);
   if (!forced && atomic_load(&h->cycles) != cycle) {
     /* Another thread collected while we waited: that cycle counts. */
     pthread_mutex_unlock(&h->gc_lock);
@@ -233,33 +337,26 @@ gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
   }
   atomic_store(&h->collecting, 1);
   atomic_store(&h->collector, t);
-  uint64_t t0 = _gc_os_nanotime();
-  h->gc->heap_before = atomic_load(&h->heap_inuse);
-  _gc_stop_the_world(h, t);
-  uint64_t t1 = _gc_os_nanotime();
-  gc_sweep_termination(h);
-  uint64_t t2 = _gc_os_nanotime();
-  gc_mark_phase(h, t);
-  uint64_t t3 = _gc_os_nanotime();
-  gc_mark_termination(h, forced);
-  if (h->gc->debug & GCDBG_VERIFY) {
-    if (_gc_verify_stopped(h, stderr) != GCH_OK)
-      gch_throw("GCHEAP_DEBUG=verify: heap verification failed after a cycle");
-  }
-  uint64_t t4 = _gc_os_nanotime();
-  uint64_t pause = t4 - t0;
-  h->pause_last_ns = pause;
-  if (pause > h->pause_max_ns) h->pause_max_ns = pause;
-  h->pause_total_ns += pause;
-  h->mark_ns_total += t3 - t2;
-  h->sweep_ns_total += t2 - t1;
-  if (h->config.trace) gc_trace(h, t1 - t0, t2 - t1, t3 - t2, pause);
+  gc_cycle_stw(h, t, forced);
   atomic_store(&h->collector, NULL);
   atomic_store(&h->collecting, 0);
-  _gc_start_the_world(h);
   pthread_mutex_unlock(&h->gc_lock);
-  sweeper_wake(h);
+  _gc_sweeper_wake(h);
   return GCH_OK;
+}
+
+/* Slow-path check of the pacer: in stop-the-world mode collect now; in
+ * concurrent mode wake the controller (and assist while it marks). */
+void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t) {
+  size_t live = atomic_load_explicit(&h->heap_live, memory_order_relaxed);
+  if (h->config.mode == GCH_MODE_CONCURRENT) {
+    if (live >= h->gc->trigger && atomic_load(&h->gc->phase) == PHASE_OFF)
+      _gc_concurrent_trigger(h);
+    return;
+  }
+  if (gch_likely(live < h->heap_goal)) return;
+  if (atomic_load(&h->collecting) || t->in_callback) return;
+  _gc_collect_internal(h, t, false);
 }
 
 GCH_API gc_result_t gc_collect(gc_heap_t *h) {
@@ -276,19 +373,4 @@ GCH_API gc_result_t gc_collect(gc_heap_t *h) {
   return _gc_collect_internal(h, t, true);
 }
 
-/* ------------------------------------------------------------- barrier */
-
-/* Stop-the-world mode never turns the barrier on; the concurrent mode
- * shades here.  Calls with the barrier off are harmless. */
-GCH_API void gc_write_slow(gc_heap_t *h, void *obj, void **slot, void *val) {
-  (void)h;
-  (void)obj;
-  (void)slot;
-  (void)val;
-}
-
-GCH_API void gc_write_range_slow(gc_heap_t *h, void **dst, size_t n) {
-  (void)h;
-  (void)dst;
-  (void)n;
-}
+double _gc_last_overshoot(gc_heap_t *h) { return h->gc->overshoot_last; }

@@ -56,7 +56,38 @@ struct gc_state {
   uint64_t cycle_start_ns;
   size_t heap_before;
   int verify_failed;
+  atomic_uint_fast64_t marked_bytes;   /* flushed from every gcwork */
+  atomic_uint_fast64_t marked_objects;
+  atomic_uint_fast64_t scan_bytes;     /* scan work done this cycle */
+  uint64_t scan_expected;              /* last cycle's scan work */
+
+  /* concurrent mode (concurrent.c) */
+  atomic_int phase;          /* enum gc_phase */
+  pthread_t controller;
+  bool controller_running;
+  pthread_mutex_t ctl_mu;
+  pthread_cond_t ctl_cv;     /* controller waits for a trigger */
+  pthread_cond_t done_cv;    /* waiters for the end of a cycle */
+  pthread_cond_t work_cv;    /* workers wait for a mark to start */
+  atomic_uint_fast64_t bg_credit; /* scan work done by workers, stealable */
+  size_t alloc_during_mark;  /* heap_live growth during the last mark */
+  int ctl_request, ctl_stop; /* [ctl_mu] */
+  uint64_t cycles_done;      /* [ctl_mu] concurrent cycles finished */
+  unsigned nworkers;         /* mark workers, the controller included */
+  pthread_t workers[16];
+  unsigned nworker_threads;
+  atomic_int nwait;          /* workers out of work */
+  atomic_int mark_epoch;     /* bumps when a concurrent mark starts */
+  atomic_int mark_done;      /* the concurrent mark found no more work */
+  size_t trigger;            /* heap_live that starts a concurrent cycle */
+  size_t live_at_start;      /* heap_live when the mark began */
+  double trigger_ratio;      /* where between live and goal to trigger */
+  double overshoot_last;     /* heap at mark end / goal - 1 */
+  uint64_t stw1_ns, stw2_ns, conc_ns;
+  uint64_t checkmark_cycles;  /* cycles verified by checkmark */
 };
+
+enum gc_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_MARKTERM = 2 };
 
 /* mark.c */
 void _gc_work_init(gc_heap_t *h);
@@ -70,11 +101,35 @@ void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p);
 void _gc_mark_slot(gc_heap_t *h, gcwork_t *w, uintptr_t p, const void *slot);
 void _gc_mark_range_conservative(gc_heap_t *h, gcwork_t *w, uintptr_t lo,
                                  uintptr_t hi);
+/* Scan the object (or oblet) at b, a slot address from a work buffer. */
+void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b);
 /* Scan until no grey object is left. */
 void _gc_mark_drain(gc_heap_t *h, gcwork_t *w);
 
 /* roots.c */
 void _gc_mark_roots(gc_heap_t *h, gcwork_t *w, gc_thread_t *self);
+
+/* gc.c: the pieces of a cycle (world stopped for begin and finish) */
+void _gc_cycle_begin(gc_heap_t *h, gc_thread_t *self, gcwork_t *w);
+void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
+                      bool forced, uint64_t t0);
+void _gc_work_flush_counters(gc_heap_t *h, gcwork_t *w);
+gcwork_t *_gc_thread_work(gc_heap_t *h, gc_thread_t *t);
+void _gc_sweeper_wake(gc_heap_t *h);
+void _gc_lock_cycle(gc_heap_t *h);
+void _gc_record_pause(gc_heap_t *h, uint64_t ns);
+void _gc_trace_cycle(gc_heap_t *h);
+
+/* concurrent.c */
+gc_result_t _gc_concurrent_start(gc_heap_t *h);
+void _gc_concurrent_stop(gc_heap_t *h);
+void _gc_concurrent_trigger(gc_heap_t *h);
+void _gc_concurrent_set_trigger(gc_heap_t *h, size_t live);
+/* Drain up to `budget` bytes of scan work; returns work done. */
+uint64_t _gc_mark_drain_some(gc_heap_t *h, gcwork_t *w, uint64_t budget);
+
+/* checkmark.c */
+void _gc_checkmark(gc_heap_t *h, gc_thread_t *self);
 
 /* stw.c */
 void _gc_stop_the_world(gc_heap_t *h, gc_thread_t *self);

@@ -16,6 +16,25 @@
 
 #include <atomic_ops.h>
 
+/* ThreadSanitizer cannot see the inline-assembly CAS: tell it that a push
+ * publishes the node and a pop acquires it. */
+#if defined(__SANITIZE_THREAD__)
+#define LFSTACK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LFSTACK_TSAN 1
+#endif
+#endif
+#ifdef LFSTACK_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define lfstack_tsan_release(p) __tsan_release(p)
+#define lfstack_tsan_acquire(p) __tsan_acquire(p)
+#else
+#define lfstack_tsan_release(p) ((void)(p))
+#define lfstack_tsan_acquire(p) ((void)(p))
+#endif
+
 #ifndef AO_HAVE_compare_double_and_swap_double_full
 #error "gcheap needs a double-width CAS (build with -mcx16 -DAO_CMPXCHG16B_AVAILABLE)"
 #endif
@@ -37,7 +56,8 @@ static inline void lfstack_push(lfstack_t *s, lfnode_t *n) {
   for (;;) {
     AO_t top = AO_load_acquire(&s->head.AO_val1);
     AO_t ver = AO_load(&s->head.AO_val2);
-    n->next = (lfnode_t *)top;
+    __atomic_store_n(&n->next, (lfnode_t *)top, __ATOMIC_RELAXED);
+    lfstack_tsan_release(s);
     if (AO_compare_double_and_swap_double_full(&s->head, top, ver,
                                                (AO_t)n, ver + 1))
       return;
@@ -49,10 +69,12 @@ static inline lfnode_t *lfstack_pop(lfstack_t *s) {
     AO_t ver = AO_load_acquire(&s->head.AO_val2);
     AO_t top = AO_load_acquire(&s->head.AO_val1);
     if (!top) return NULL;
-    lfnode_t *next = ((lfnode_t *)top)->next;
+    lfnode_t *next = __atomic_load_n(&((lfnode_t *)top)->next, __ATOMIC_RELAXED);
     if (AO_compare_double_and_swap_double_full(&s->head, top, ver,
-                                               (AO_t)next, ver + 1))
+                                               (AO_t)next, ver + 1)) {
+      lfstack_tsan_acquire(s);
       return (lfnode_t *)top;
+    }
   }
 }
 

@@ -141,18 +141,28 @@ void _gc_mark_range_conservative(gc_heap_t *h, gcwork_t *w, uintptr_t lo,
 
 /* -------------------------------------------------------------- scanning */
 
+/* Object words and heap bits are read with relaxed atomic loads: in the
+ * concurrent mode mutators store into them (gc_write stores atomically
+ * too) while markers read.  On every target these are plain loads. */
+GCH_INLINE uintptr_t mark_load(const uintptr_t *p) {
+  return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+GCH_INLINE uint64_t mark_load64(const uint64_t *p) {
+  return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
 /* Scan `nw` words at p whose pointer words follow type's map tiled, the
  * first word being word `first` of an element. */
 static void scan_typed(gc_heap_t *h, gcwork_t *w, const uintptr_t *p,
                        const gc_type_t *type, size_t first, size_t nw) {
   if (type->conservative) {
-    for (size_t i = 0; i < nw; i++) _gc_mark_value(h, w, p[i]);
+    for (size_t i = 0; i < nw; i++) _gc_mark_value(h, w, mark_load(&p[i]));
     return;
   }
   size_t tw = type->nwords, k = first % tw;
   for (size_t i = 0; i < nw; i++) {
     if ((type->map[k >> 6] >> (k & 63)) & 1) {
-      uintptr_t v = p[i];
+      uintptr_t v = mark_load(&p[i]);
       if (v) _gc_mark_value(h, w, v);
     }
     if (++k == tw) k = 0;
@@ -164,13 +174,14 @@ static void scan_heapbits(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   size_t nw = s->elemsize / 8;
   size_t wi = (b - s->base) / 8;
   const uintptr_t *p = (const uintptr_t *)b;
-  uint64_t bits = s->heap_bits[wi / 64] >> (wi % 64);
-  if (wi % 64 + nw > 64) bits |= s->heap_bits[wi / 64 + 1] << (64 - wi % 64);
+  uint64_t bits = mark_load64(&s->heap_bits[wi / 64]) >> (wi % 64);
+  if (wi % 64 + nw > 64)
+    bits |= mark_load64(&s->heap_bits[wi / 64 + 1]) << (64 - wi % 64);
   if (nw < 64) bits &= ((uint64_t)1 << nw) - 1;
   while (bits) {
     unsigned i = gch_ctz64(bits);
     bits &= bits - 1;
-    uintptr_t v = p[i];
+    uintptr_t v = mark_load(&p[i]);
     if (v) _gc_mark_value(h, w, v);
   }
 }
@@ -192,7 +203,7 @@ static void scan_large(gc_heap_t *h, gcwork_t *w, gc_span_t *s, uintptr_t b) {
 }
 
 /* Scan the object (or oblet) at b, a slot address taken from a buffer. */
-static void scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
+void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
   gc_span_t *s = span_of(h, b);
   switch (s->layout) {
   case LAYOUT_HEAPBITS:
@@ -216,5 +227,5 @@ static void scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
 
 void _gc_mark_drain(gc_heap_t *h, gcwork_t *w) {
   uintptr_t b;
-  while ((b = _gc_work_get(h, w)) != 0) scan_object(h, w, b);
+  while ((b = _gc_work_get(h, w)) != 0) _gc_scan_object(h, w, b);
 }
