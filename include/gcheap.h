@@ -106,7 +106,30 @@ typedef struct gc_config {
   /* Run a background sweeper thread (1, the default from
    * gc_config_default) or sweep only lazily when allocating (0). */
   int background_sweep;
+  /* --- specials (finalizers, weak handles, cleanups, heap profile) --- */
+  /* Who runs finalizers and cleanups: 0 (the default) = the host, by
+   * calling gc_run_finalizers(); 1 = a finalizer thread that the heap
+   * starts (attached like a host thread, woken after each collection that
+   * queued something). */
+  int finalizer_thread;
+  /* Heap profile: mean bytes allocated between sampled allocations.
+   * 0 = the default, GCH_PROFILE_RATE_DEFAULT (512 KiB); negative = off;
+   * 1 = every allocation.  Env GCHEAP_PROFILE_RATE overrides (bytes, units
+   * as GCHEAP_MEMORY_LIMIT; "0" or "off" = off). */
+  long profile_rate;
+  /* Optional: the stack of a sampled allocation as the host sees it (its
+   * VM frames): write up to max nonzero frame ids to pcs, innermost first,
+   * and return how many.  Called on the allocating thread, outside heap
+   * locks; it must not allocate from this heap.  NULL = the native stack
+   * (backtrace()). */
+  size_t (*profile_stack)(void *ctx, uintptr_t *pcs, size_t max);
+  /* Optional: the name of a frame id, for gc_profile_write; with it the
+   * profile carries its own symbols (google-pprof needs no program). */
+  const char *(*profile_symbol)(void *ctx, uintptr_t pc);
+  void *profile_ctx;
 } gc_config_t;
+
+#define GCH_PROFILE_RATE_DEFAULT (512L * 1024)
 
 /* A config with every field at its default. */
 GCH_API gc_config_t gc_config_default(void);
@@ -170,6 +193,45 @@ GCH_API size_t gc_size_of(gc_heap_t *heap, const void *p);
 /* The base of the object containing p (interior pointers allowed), or NULL
  * when p points at no allocated object of this heap. */
 GCH_API void *gc_base(gc_heap_t *heap, const void *p);
+
+/* ------------------------------------------------------------ user arenas */
+
+/* A user arena (Go's arena experiment): a region of explicitly managed
+ * memory.  Allocation is a bump of a pointer; gc_arena_free releases the
+ * whole region at once.  Arena objects may hold pointers to GC objects
+ * (typed allocations are scanned by their pointer maps, so those objects
+ * stay alive while the arena lives); store them with gc_write as into heap
+ * objects.  GC objects may point into a live arena, but that keeps nothing
+ * alive.  After gc_arena_free every access to the arena's memory faults
+ * (SIGSEGV), and its address space is reused only after a collection finds
+ * no pointer into it from the heap, live arenas or roots.
+ * An arena is used by one attached thread at a time. */
+typedef struct gc_arena gc_arena_t;
+
+/* A new, empty arena of `heap` (memory is taken on first allocation).
+ * NULL on failure: GCH_ENOTATTACHED, GCH_ENOMEM. */
+GCH_API gc_arena_t *gc_arena_new(gc_heap_t *heap);
+
+/* A zeroed array of n objects of `type` in the arena (n = 1 for one
+ * object; n = 0 gives a unique pointer), 8-byte aligned.  Its pointer
+ * words (by the type's map) are scanned while the arena lives.  NULL on
+ * failure, reason in gc_last_error(heap): GCH_EINVAL (NULL arena or type;
+ * recorded on every heap the thread is attached to when the arena is
+ * NULL), GCH_EDOUBLEFREE (the arena was freed), GCH_EOVERFLOW (n * size
+ * overflows or exceeds 2^46 bytes), GCH_ENOMEM, GCH_ELIMIT (hard limit),
+ * GCH_ENOTATTACHED. */
+GCH_API void *gc_arena_alloc(gc_arena_t *a, const gc_type_t *type, size_t n);
+
+/* `size` zeroed bytes that hold no heap pointers (never scanned), 8-byte
+ * aligned; size 0 gives a unique pointer.  Errors as gc_arena_alloc. */
+GCH_API void *gc_arena_alloc_bytes(gc_arena_t *a, size_t size);
+
+/* Free the arena: every object in it dies at once and any later access to
+ * its memory faults.  GC objects it alone referenced become collectable.
+ * GCH_EINVAL for NULL, GCH_EDOUBLEFREE for a second free (detected for the
+ * last 4096 arenas freed on the heap; an older handle may have been
+ * recycled), GCH_ENOTATTACHED. */
+GCH_API gc_result_t gc_arena_free(gc_arena_t *a);
 
 /* ------------------------------------------------------------------ roots */
 
@@ -280,6 +342,23 @@ typedef struct gc_stats {
   uint64_t pause_ns[GCH_PAUSE_RING];
   uint64_t pause_count;
   double last_overshoot; /* heap at the end of the last cycle / goal - 1 */
+  /* User arenas (gc_arena_*).  Chunks are 8 MiB (or a multiple for one
+   * big object).  Live chunk bytes are mapped; quarantined and free ones
+   * are address space only (their pages went back to the OS at free). */
+  size_t arena_bytes_live;         /* chunks owned by live arenas */
+  size_t arena_bytes_quarantined;  /* freed, faulting, awaiting a cycle */
+  size_t arena_bytes_free;         /* reserved, reusable */
+  uint64_t arena_chunks_live;
+  uint64_t arena_chunks_quarantined;
+  uint64_t arena_chunks_released;  /* total left quarantine for reuse */
+  uint64_t arenas_live;            /* gc_arena_new minus gc_arena_free */
+  /* Specials: records in use (finalizers, weak handles, cleanups,
+   * profile samples, queued functions; their memory is in
+   * metadata_bytes), and functions queued and run so far. */
+  size_t specials;
+  uint64_t finalizers_queued, finalizers_run;
+  uint64_t cleanups_queued, cleanups_run;
+  uint64_t profile_samples;        /* allocations the heap profile sampled */
 } gc_stats_t;
 
 GCH_API gc_result_t gc_get_stats(gc_heap_t *heap, gc_stats_t *out);
@@ -288,6 +367,76 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *heap, gc_stats_t *out);
  * description to `out` (if not NULL) and return GCH_EVERIFY.  Stops the
  * world while it runs. */
 GCH_API gc_result_t gc_verify(gc_heap_t *heap, FILE *out);
+
+/* --------------------------------------------------------------- specials */
+
+/* Finalizers, weak handles, cleanups and the heap profile (src/gc/
+ * specials.c).  Objects are named by their base address (for objects
+ * under 16 B allocated GCH_NOSCAN, which share 16-B blocks, by their own
+ * address; such an object dies with its whole block).  Calls that take an
+ * object return GCH_EFOREIGN for a pointer that is not the base of a live
+ * object of this heap (a stack or static address, an interior pointer, a
+ * freed object), GCH_ENOTATTACHED on an unattached thread and GCH_EBUSY
+ * inside a root callback. */
+#define GCH_FEATURE_SPECIALS 1
+
+/* A weak handle: itself a small GC-managed object, kept alive by its
+ * target while the target lives; unique per target.  Hold it like any
+ * heap pointer (in a root or a pointer field). */
+typedef struct gc_weak gc_weak_t;
+
+/* The weak handle of obj (the same one on every call while obj lives).
+ * NULL + gc_last_error on failure: GCH_EINVAL (obj NULL), GCH_EFOREIGN,
+ * GCH_ENOMEM.  May allocate (and so collect): keep obj reachable. */
+GCH_API gc_weak_t *gc_weak_new(gc_heap_t *heap, void *obj);
+
+/* The target of w, or NULL once the target has died.  A handle is cleared
+ * at the first collection that finds its target unreachable, and, for a
+ * target with a finalizer, when the finalizer is queued: before it can run
+ * or resurrect the target.  Never returns an object the last collection
+ * found dead, nor whatever later reuses its memory.  NULL + GCH_EINVAL or
+ * GCH_EFOREIGN when w is NULL or no heap object. */
+GCH_API void *gc_weak_get(gc_heap_t *heap, gc_weak_t *w);
+
+/* A finalizer: called once, after obj became unreachable, on the thread
+ * that runs finalizers (config.finalizer_thread), outside collections.
+ * obj and everything it reaches are intact; it may allocate, resurrect
+ * obj (store it in a root), set a new finalizer on it, or do anything a
+ * host thread may, except call gc_collect or gc_run_finalizers (those
+ * answer GCH_EBUSY inside a finalizer or cleanup). */
+typedef void (*gc_finalizer_fn)(gc_heap_t *heap, void *obj, void *ctx);
+
+/* Arm fn(heap, obj, ctx) to run once obj is unreachable; fn NULL disarms
+ * (GCH_OK whether or not one was armed).  Ordered as in Go: if A reaches
+ * B and both have finalizers, A's runs first, B's in a later cycle; a
+ * cycle of finalizable objects is never finalized nor freed.  ctx is
+ * shaded as a root while armed.  Errors: GCH_EEXIST (obj has a finalizer:
+ * disarm it first), GCH_EINVAL (ctx points into obj: it would never die),
+ * GCH_EFOREIGN, GCH_ENOMEM. */
+GCH_API gc_result_t gc_set_finalizer(gc_heap_t *heap, void *obj,
+                                     gc_finalizer_fn fn, void *ctx);
+
+/* Run the queued finalizers and cleanups on this thread until none is
+ * left; returns how many ran.  0 with gc_last_error GCH_EBUSY when called
+ * from a finalizer or cleanup (no nesting). */
+GCH_API size_t gc_run_finalizers(gc_heap_t *heap);
+
+/* Arm fn(arg) to run (like a finalizer) after obj has died and been freed;
+ * obj is never resurrected, so it is freed by the first collection that
+ * finds it unreachable, cycles included.  Any number per object.  arg is
+ * shaded as a root while armed.  Errors: GCH_EINVAL (fn NULL, or arg
+ * points into obj), GCH_EFOREIGN, GCH_ENOMEM. */
+GCH_API gc_result_t gc_add_cleanup(gc_heap_t *heap, void *obj,
+                                   void (*fn)(void *arg), void *arg);
+
+/* Write the heap profile (config.profile_rate) to out in the legacy text
+ * heap-profile format that google-pprof reads:
+ *   google-pprof --text [--alloc_space] PROGRAM FILE
+ * (without PROGRAM when config.profile_symbol names the frames).  Counts
+ * are as of the last completed collection (sweeping is finished here when
+ * the calling thread is attached); nothing is published before the first
+ * collection.  GCH_EINVAL when out is NULL or a write failed. */
+GCH_API gc_result_t gc_profile_write(gc_heap_t *heap, FILE *out);
 
 #ifdef __cplusplus
 }

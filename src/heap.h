@@ -29,6 +29,10 @@
 #include "arena/pagealloc.h"
 #include "alloc/sizeclasses.h"
 
+/* Scan objects over 512 B start with a header holding their type; 16
+ * bytes so the object itself stays 16-byte aligned. */
+#define GCH_HEADER_BYTES 16
+
 /* The tiny allocator packs into 16-B blocks of class 2, noscan. */
 #define GCH_TINY_SPAN_CLASS ((2 << 1) | 1)
 
@@ -151,7 +155,7 @@ typedef struct gc_thread {
   gc_span_t *span_cache[2][8]; /* [owner] free span records: small, big */
   unsigned nspan_cache[2];
   atomic_int state;          /* enum thread_state */
-  int in_callback;           /* inside a root callback / finalizer */
+  int in_callback;           /* inside a root callback (see in_finalizer) */
   gc_result_t last_error;
   pthread_t tid;
   uintptr_t stack_lo, stack_hi; /* for conservative stack scanning */
@@ -164,6 +168,11 @@ typedef struct gc_thread {
   uint64_t alloc_bytes, alloc_objects;
   uint64_t class_allocs[GCH_NUM_SIZE_CLASSES];
   struct gcwork *gcw;         /* mark work buffers (gc/mark.c) */
+  /* specials (gc/finalizer.c, gc/profile.c) */
+  int in_finalizer;           /* [owner] running a finalizer or cleanup */
+  long hook_armed;            /* [owner] what hook_bytes was last set to */
+  long prof_left;             /* [owner] bytes to the next profile sample */
+  uint64_t prof_rng;          /* [owner] sampling PRNG state */
 } gc_thread_t;
 
 /* --------------------------------------------------------------- the heap */
@@ -230,6 +239,8 @@ struct gc_heap {
 
   /* collector state (gc/) */
   struct gc_state *gc;
+  /* user arenas (arena/userarena.c) */
+  struct uarena_heap *uarena;
 
   /* statistics [gc_lock or atomic] */
   uint64_t start_ns;
@@ -244,6 +255,7 @@ struct gc_heap {
   uint64_t pause_count;
   atomic_uint_fast64_t swept_spans;
   atomic_int last_error_unattached;
+  struct gc_heap *fork_next;  /* [fork_mu] list of live heaps (gc/fork.c) */
 };
 
 #define GCH_HEAP_MAGIC 0x67636870u /* "gchp" */
@@ -253,6 +265,9 @@ struct gc_heap {
 /* heap.c */
 gc_thread_t *_gc_thread_current(gc_heap_t *h);
 void _gc_set_error(gc_heap_t *h, gc_thread_t *t, gc_result_t r);
+/* Record r on the calling thread's record of every heap it is attached to
+ * (for calls that name no heap, e.g. gc_arena_alloc(NULL, ...)). */
+void _gc_set_error_all(gc_result_t r);
 void _gc_thread_flush_stats(gc_heap_t *h, gc_thread_t *t);
 size_t _gc_meta_bytes(gc_heap_t *h);
 
@@ -321,6 +336,8 @@ void _gc_collector_stop(gc_heap_t *h);
 void _gc_collector_destroy(gc_heap_t *h);
 void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t);
 double _gc_last_overshoot(gc_heap_t *h);
+void _gc_fork_register(gc_heap_t *h);
+void _gc_fork_unregister(gc_heap_t *h);
 void _gc_mark_new_object(gc_heap_t *h, gc_thread_t *t, uintptr_t p);
 void _gc_assist(gc_heap_t *h, gc_thread_t *t, size_t bytes);
 /* Run a collection if the pacer says so (called from allocation slow
@@ -332,6 +349,9 @@ void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t);
 void _gc_sweep_span(gc_heap_t *h, gc_span_t *s);
 void _gc_stw_park(gc_heap_t *h, gc_thread_t *t);
 gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced);
+/* Take gc_lock from a mutator without stalling a collector that holds it
+ * and waits for this thread to stop (the wait is a blocking region). */
+void _gc_lock_cycle(gc_heap_t *h);
 /* Resolve p to an allocated object; returns its span and slot index. */
 bool _gc_find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
                      size_t *idx);

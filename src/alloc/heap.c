@@ -12,6 +12,8 @@
  * the common single-heap case is one load and one compare.
  */
 #include "heap.h"
+#include "arena/userarena.h"
+#include "gc/specials.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -80,6 +82,7 @@ GCH_API gc_config_t gc_config_default(void) {
   c.gc_percent = 100;
   c.mode = GCH_MODE_STW;
   c.background_sweep = 1;
+  c.profile_rate = GCH_PROFILE_RATE_DEFAULT;
   return c;
 }
 
@@ -142,6 +145,13 @@ static void heap_read_env(gc_config_t *c) {
     if (*end == 0 && n <= 16) c->mark_workers = (unsigned)n;
     else heap_env_warn("GCHEAP_MARK_WORKERS", v);
   }
+  if ((v = getenv("GCHEAP_PROFILE_RATE")) && *v) { /* specials: profile.c */
+    int ok;
+    size_t b = heap_parse_bytes(v, &ok);
+    if (strcasecmp(v, "off") == 0 || (ok && b == 0)) c->profile_rate = -1;
+    else if (ok && b <= ((size_t)1 << 40)) c->profile_rate = (long)b;
+    else heap_env_warn("GCHEAP_PROFILE_RATE", v);
+  }
 }
 
 static gc_result_t heap_check_config(const gc_config_t *c) {
@@ -171,6 +181,10 @@ gc_thread_t *_gc_thread_current(gc_heap_t *h) {
 void _gc_set_error(gc_heap_t *h, gc_thread_t *t, gc_result_t r) {
   if (t) t->last_error = r;
   else if (h && h->magic == GCH_HEAP_MAGIC) atomic_store(&h->last_error_unattached, r);
+}
+
+void _gc_set_error_all(gc_result_t r) {
+  for (gc_thread_t *t = tls_threads; t; t = t->tls_next) t->last_error = r;
 }
 
 GCH_API gc_result_t gc_last_error(gc_heap_t *h) {
@@ -205,8 +219,8 @@ gc_result_t _gc_thread_attach(gc_heap_t *h, bool internal) {
   }
   t->heap = h;
   for (int i = 0; i < GCH_NUM_SPAN_CLASSES; i++) t->alloc[i] = h->empty_span;
-  t->hook_bytes = h->config.torture ? 0 : LONG_MAX;
   t->torture_left = h->config.torture;
+  _gc_prof_thread_init(h, t); /* arms hook_bytes (profile + torture) */
   t->tid = pthread_self();
   t->internal = internal;
   thread_stack_bounds(t);
@@ -240,7 +254,7 @@ GCH_API gc_result_t gc_thread_detach(gc_heap_t *h) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return GCH_EINVAL;
   gc_thread_t *t = _gc_thread_current(h);
   if (!t) return GCH_ENOTATTACHED;
-  if (t->in_callback) return GCH_EBUSY;
+  if (t->in_callback || t->in_finalizer) return GCH_EBUSY;
   gc_safepoint(h);
   _gc_cache_release_all(h, t);
   _gc_thread_flush_stats(h, t);
@@ -295,6 +309,7 @@ static gc_result_t heap_init(gc_heap_t *h, const gc_config_t *config) {
   if (!h->empty_span) return GCH_ENOMEM;
   if (_gc_pages_init(&h->pages, &h->os) != 0) return GCH_ENOMEM;
   if (_gc_arena_init(h) != 0) return GCH_ENOMEM;
+  if (_gc_userarena_init(h) != 0) return GCH_ENOMEM;
   static const uint64_t all = 1;
   h->conservative_type = (gc_type_t){.name = "conservative", .size = 8,
                                      .nwords = 1, .mask64 = 1, .map = &all,
@@ -307,6 +322,7 @@ static gc_result_t heap_init(gc_heap_t *h, const gc_config_t *config) {
 
 static void heap_release(gc_heap_t *h) {
   os_mem_t os = h->os;
+  _gc_userarena_destroy(h);
   _gc_arena_destroy(h);
   if (h->pages.summary[0]) _gc_pages_destroy(&h->pages);
   _gc_persistent_release(&h->meta);
@@ -335,6 +351,7 @@ GCH_API gc_heap_t *gc_heap_new(const gc_config_t *config, gc_result_t *err) {
     heap_release(h);
     return NULL;
   }
+  _gc_fork_register(h);
   return h;
 }
 
@@ -342,7 +359,8 @@ GCH_API gc_result_t gc_heap_destroy(gc_heap_t *h) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return GCH_EINVAL;
   gc_thread_t *t = _gc_thread_current(h);
   if (!t) return GCH_ENOTATTACHED;
-  if (t->in_callback || atomic_load(&h->collecting)) return GCH_EBUSY;
+  if (t->in_callback || t->in_finalizer || atomic_load(&h->collecting))
+    return GCH_EBUSY;
   _gc_collector_stop(h); /* internal threads detach */
   _gc_lock(&h->threads_lock);
   unsigned others = h->nthreads - 1;
@@ -351,6 +369,7 @@ GCH_API gc_result_t gc_heap_destroy(gc_heap_t *h) {
     _gc_collector_start(h);
     return GCH_EBUSY;
   }
+  _gc_fork_unregister(h);
   gc_thread_detach(h);
   _gc_collector_destroy(h);
   heap_release(h);
@@ -368,7 +387,7 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   memset(out, 0, sizeof *out);
   gc_thread_t *t = _gc_thread_current(h);
   if (t) _gc_thread_flush_stats(h, t);
-  pthread_mutex_lock(&h->gc_lock); /* a consistent picture of the cycle */
+  _gc_lock_cycle(h); /* a consistent picture of the cycle */
   out->cycles = atomic_load(&h->cycles);
   out->forced_cycles = atomic_load(&h->forced_cycles);
   out->bytes_mapped = h->pages.total_pages * GCH_PAGE_SIZE -
@@ -394,11 +413,13 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   memcpy(out->pause_ns, h->pause_ring, sizeof out->pause_ns);
   out->pause_count = h->pause_count;
   out->last_overshoot = _gc_last_overshoot(h);
-  pthread_mutex_unlock(&h->gc_lock);
+  /* threads_lock only while gc_lock is held: no stop can be under way, so
+   * waiting for threads_lock cannot stall a collector waiting for us. */
   _gc_lock(&h->threads_lock);
   out->threads = 0;
   for (gc_thread_t *x = h->threads; x; x = x->next) out->threads += !x->internal;
   _gc_unlock(&h->threads_lock);
+  pthread_mutex_unlock(&h->gc_lock);
   uint64_t objs = 0;
   for (int i = 0; i < GCH_NUM_SIZE_CLASSES; i++) {
     out->by_class[i].size = gch_class_to_size[i];
@@ -407,5 +428,7 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
     objs += out->by_class[i].allocs;
   }
   out->total_alloc_objects = objs;
+  _gc_userarena_stats(h, out);
+  _gc_specials_stats(h, out);
   return GCH_OK;
 }

@@ -32,7 +32,8 @@
  * a header word), and one word for objects over 512 B where a word is cheap:
  *   - noscan spans: nothing;
  *   - scan slots <= 512 B: the type's map tiled into the span's tail bitmap;
- *   - scan slots > 512 B: a header word with the type at the slot start;
+ *   - scan slots > 512 B: a 16-byte header (the type, then padding, so the
+ *     object keeps malloc's 16-byte alignment) at the slot start;
  *   - large objects: the type in the span record.
  * Conservative objects use the heap's built-in "every word" type.
  *
@@ -41,12 +42,12 @@
  * (needzero).
  */
 #include "heap.h"
+#include "gc/specials.h"
 
 #include <limits.h>
 #include <string.h>
 
 #define MAX_SMALL_HEADERLESS 512
-#define HEADER_BYTES 8
 
 /* ------------------------------------------------------------- fast path */
 
@@ -106,12 +107,15 @@ static uintptr_t alloc_slot(gc_heap_t *h, gc_thread_t *t, int spc,
       return s->base + (size_t)idx * s->elemsize;
     }
   }
-  /* Span full: a chance to stop for the collector or start a cycle. */
+  /* Span full: a chance to stop for the collector, start a cycle, or pay
+   * for the next span with mark work.  All of it before the refill: a stop
+   * may flush this thread's cache, so no safepoint may come between taking
+   * a span and allocating from it. */
   gc_safepoint(h);
   _gc_maybe_collect(h, t);
+  if (gch_unlikely(h->pub.barrier_on))
+    _gc_assist(h, t, (size_t)gch_class_to_npages[spc >> 1] * GCH_PAGE_SIZE);
   s = cache_refill(h, t, spc, err);
-  if (s && gch_unlikely(h->pub.barrier_on))
-    _gc_assist(h, t, (size_t)(s->nelems - s->alloc_count) * s->elemsize);
   if (!s) return 0;
   uint16_t idx = _gc_span_next_free_index(s);
   if (idx >= s->nelems) gch_throw("refill returned a full span");
@@ -195,17 +199,20 @@ static void *alloc_tiny(gc_heap_t *h, gc_thread_t *t, size_t size,
 }
 
 /* The torture / profiling hook, run before an allocation when the thread's
- * countdown runs out. */
-static void alloc_hook(gc_heap_t *h, gc_thread_t *t) {
-  t->hook_bytes = LONG_MAX;
+ * countdown runs out.  The countdown is armed (gc/profile.c) at the bytes
+ * left to the next profile sample, or 0 in torture mode; returns true when
+ * this allocation is to be sampled. */
+static bool alloc_hook(gc_heap_t *h, gc_thread_t *t) {
+  bool sample = _gc_prof_hook(h, t);
   if (h->config.torture) {
     if (--t->torture_left == 0) {
       t->torture_left = h->config.torture;
       if (!atomic_load(&h->collecting) && !t->in_callback)
         _gc_collect_internal(h, t, false);
     }
-    t->hook_bytes = 0;
   }
+  _gc_prof_arm(h, t);
+  return sample;
 }
 
 /* One attempt at an allocation.  type == NULL with noscan means raw bytes;
@@ -232,14 +239,14 @@ static void *alloc_try(gc_heap_t *h, gc_thread_t *t, size_t size,
     heapbits_write(s, p, type, count);
     return (void *)p;
   }
-  if (size + HEADER_BYTES <= GCH_MAX_SMALL_SIZE) {
+  if (size + GCH_HEADER_BYTES <= GCH_MAX_SMALL_SIZE) {
     gc_span_t *s;
-    int spc = (int)(gch_size_to_class(size + HEADER_BYTES) << 1);
+    int spc = (int)(gch_size_to_class(size + GCH_HEADER_BYTES) << 1);
     uintptr_t p = alloc_slot(h, t, spc, &s, err);
     if (!p) return NULL;
     if (s->needzero) memset((void *)p, 0, s->elemsize);
     *(const gc_type_t **)p = type;
-    return (void *)(p + HEADER_BYTES);
+    return (void *)(p + GCH_HEADER_BYTES);
   }
   return alloc_large(h, t, size, type, count, false, err);
 }
@@ -266,15 +273,37 @@ static GCH_NOINLINE void *alloc_failed(gc_heap_t *h, gc_thread_t *t,
   return NULL;
 }
 
-GCH_INLINE void *alloc_object(gc_heap_t *h, gc_thread_t *t, size_t size,
-                              const gc_type_t *type, size_t count,
-                              bool noscan) {
-  if (gch_unlikely((t->hook_bytes -= (long)size) < 0)) alloc_hook(h, t);
+GCH_INLINE void *alloc_do(gc_heap_t *h, gc_thread_t *t, size_t size,
+                          const gc_type_t *type, size_t count, bool noscan) {
   gc_result_t err = GCH_OK;
   void *r = alloc_try(h, t, size, type, count, noscan, &err);
   if (gch_unlikely(!r)) r = alloc_failed(h, t, size, type, count, noscan, err);
   if (gch_unlikely(h->pub.barrier_on) && r) _gc_mark_new_object(h, t, (uintptr_t)r);
   return r;
+}
+
+/* An allocation whose hook countdown ran out: the hook, the allocation,
+ * then the profile sample (the object is known only now).  Out of line,
+ * and never reached by a tail call, so a sampled native stack always has
+ * the same frames of ours on top (PROF_SKIP in gc/profile.c). */
+static GCH_NOINLINE void *alloc_hooked(gc_heap_t *h, gc_thread_t *t,
+                                       size_t size, const gc_type_t *type,
+                                       size_t count, bool noscan) {
+  bool sample = alloc_hook(h, t);
+  void *r = alloc_do(h, t, size, type, count, noscan);
+  if (sample && r) _gc_prof_sample(h, t, r, size);
+  return r;
+}
+
+GCH_INLINE void *alloc_object(gc_heap_t *h, gc_thread_t *t, size_t size,
+                              const gc_type_t *type, size_t count,
+                              bool noscan) {
+  if (gch_unlikely((t->hook_bytes -= (long)size) < 0)) {
+    void *r = alloc_hooked(h, t, size, type, count, noscan);
+    __asm__ volatile("" : "+r"(r)); /* keeps this call out of tail position */
+    return r;
+  }
+  return alloc_do(h, t, size, type, count, noscan);
 }
 
 /* ----------------------------------------------------------- entry points */
@@ -363,7 +392,7 @@ bool _gc_find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
 
 static uintptr_t obj_user_base(const gc_span_t *s, size_t idx) {
   uintptr_t slot = s->base + idx * s->elemsize;
-  return s->layout == LAYOUT_HEADER ? slot + HEADER_BYTES : slot;
+  return s->layout == LAYOUT_HEADER ? slot + GCH_HEADER_BYTES : slot;
 }
 
 GCH_API void *gc_base(gc_heap_t *h, const void *p) {

@@ -8,8 +8,8 @@
  *   scan, <= 512 B   the last bytes/64 bytes of the span hold the heap bits
  *                    (1 bit per word: pointer or not), written at allocation;
  *                    nelems = (bytes - bytes/64) / elemsize  (Go 1.22)
- *   scan, > 512 B    each slot starts with an 8-byte header holding the
- *                    object's type; the user pointer is slot + 8
+ *   scan, > 512 B    each slot starts with a 16-byte header holding the
+ *                    object's type; the user pointer is slot + 16
  * A large span holds one object; its type lives in the record.
  *
  * Records come from two fixallocs: with 2-word bitmaps (nelems <= 128) or

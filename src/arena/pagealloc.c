@@ -23,8 +23,20 @@
  *     cache count as in use and are not scavenged here.
  *  I4 every grown page below search_addr is in use.
  *
+ * Search: alloc first tries the chunk holding search_addr (its leaf says
+ * whether the run fits there); otherwise pages_find scans the root from
+ * search_addr's entry and descends into the first entry whose max fits,
+ * returning early when a run straddles entries (end of one + start of the
+ * next ones).  Each search also raises search_addr to a tighter bound.
  * Every update changes the bitmaps first, then rewrites the leaf entries of
- * the chunks it touched and walks up the tree while an entry changes.
+ * the chunks it touched (inner chunks of a long range are set directly to
+ * "all used"/"all free") and walks up the tree while an entry changes.
+ *
+ * meta_bytes counts the L1 array, every L2 block and each 4 KiB summary
+ * page the first time a grow writes it (summary levels are reserved sparse,
+ * about 585 MiB of address space, and cost nothing until written).
+ * _gc_pages_in_use reads pages held by a page cache as in use and any
+ * address outside the grown chunks as not in use.
  * Contract violations that would corrupt the bitmaps (double free, a range
  * outside the heap) abort through pages_throw.  This file deliberately uses
  * its own throw instead of gch_throw so that it links with os_linux.c alone
@@ -367,9 +379,10 @@ static size_t pages_mark_range(pages_t *p, uintptr_t addr, size_t n,
 
 /* ---- search ------------------------------------------------------------ */
 
-/* Scan one block of level l for n pages.  Returns 1 and sets *found when a
- * run straddling entries is found, 2 and sets *child when some entry holds
- * a run, 0 when neither.  *first gets the first nonzero entry scanned. */
+/* Scan entries [j, jend) of level l for n pages.  Returns 1 and sets
+ * *found when a run begins at the start of an entry or in earlier ones
+ * (end of one + start of the next), 2 and sets *child when an entry holds
+ * a run inside, 0 when neither.  *first gets the first nonzero entry. */
 static int pages_scan_level(const pages_t *p, int l, size_t j, size_t jend,
                             size_t n, uintptr_t *found, size_t *child,
                             size_t *first) {

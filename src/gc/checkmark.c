@@ -56,7 +56,12 @@ static void cm_count(checkmark_t *cm, gc_span_t *s) {
 }
 
 static void cm_save(checkmark_t *cm, gc_span_t *s) {
-  if (cm->n == cm->cap) gch_throw("checkmark: span set changed while stopped");
+  if (cm->n == cm->cap) {
+    fprintf(stderr, "checkmark: span %p class %u npages %zu sg %u heap sg %u\n",
+            (void *)s->base, s->spanclass, s->npages, atomic_load(&s->sweepgen),
+            atomic_load(&cm->h->sweepgen));
+    gch_throw("checkmark: span set changed while stopped");
+  }
   size_t w = cm_words(s);
   cm_span_t *e = &cm->spans[cm->n++];
   e->s = s;

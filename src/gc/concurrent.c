@@ -127,6 +127,9 @@ static void conc_cycle(gc_heap_t *h, gc_thread_t *self) {
     return;
   }
   atomic_store(&h->collecting, 1);
+  /* Finish the last cycle's sweep while the world still runs (Go's
+   * gcStart does the same), so the stop below has almost nothing to sweep. */
+  while (_gc_central_sweep_one(h)) gc_safepoint(h);
   atomic_store(&h->collector, self);
   uint64_t t0 = _gc_os_nanotime();
   g->heap_before = atomic_load(&h->heap_inuse);

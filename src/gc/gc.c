@@ -10,7 +10,10 @@
  *     root callbacks, and optionally thread stacks.  Grey objects are
  *     drained from work buffers, scanning each by its pointer map
  *     (mark.c).
- *  3. Mark termination.  Bytes marked become the live heap; the pacer sets
+ *  3. Mark termination.  After the last drain, specials (specials.c) shade
+ *     their roots, queue the finalizers of unreachable objects and revive
+ *     those objects, and the heap profile starts a new cycle.
+ *     Bytes marked become the live heap; the pacer sets
  *     the next goal; h->sweepgen rises by 2, which makes every span
  *     "needs sweeping" at once without touching them.  The world restarts.
  *  4. Sweep.  Lazily, when a thread's cache asks its central for a span
@@ -27,10 +30,11 @@
  * with the goal and start a cycle when it is reached.
  *
  * Invariants: one cycle at a time (gc_lock); during a cycle every other
- * attached thread is parked or blocking; a thread inside a root callback or
- * finalizer cannot start a cycle (GCH_EBUSY).
+ * attached thread is parked or blocking; a thread inside a root callback
+ * cannot start a cycle (GCH_EBUSY), nor can gc_collect inside a finalizer.
  */
 #include "gc/gc.h"
+#include "gc/specials.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -52,6 +56,7 @@ int _gc_collector_init(gc_heap_t *h) {
   h->gc = _gc_persistent_alloc(&h->meta, sizeof *h->gc, 64);
   if (!h->gc) return -1;
   _gc_work_init(h);
+  if (_gc_specials_init(h) != 0) return -1;
   h->gc->debug = gc_parse_debug();
   int pct = h->config.gc_percent;
   h->heap_min = pct > 0 ? HEAP_MIN_BYTES / 100 * (size_t)pct : HEAP_MIN_BYTES;
@@ -98,6 +103,8 @@ gc_result_t _gc_collector_start(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   gc_result_t r = _gc_concurrent_start(h);
   if (r != GCH_OK) return r;
+  r = _gc_fin_start(h); /* finalizer thread, when configured */
+  if (r != GCH_OK) return r;
   if (!h->config.background_sweep || g->sweeper_running) return GCH_OK;
   pthread_mutex_init(&g->sweep_mu, NULL);
   pthread_cond_init(&g->sweep_cv, NULL);
@@ -110,6 +117,7 @@ gc_result_t _gc_collector_start(gc_heap_t *h) {
 void _gc_collector_stop(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   if (!g) return;
+  _gc_fin_stop(h);
   _gc_concurrent_stop(h);
   if (!g->sweeper_running) return;
   pthread_mutex_lock(&g->sweep_mu);
@@ -172,10 +180,12 @@ static void gc_trace(gc_heap_t *h) {
   double cpu = since > 0 ? 100.0 * (double)h->pause_total_ns / 1e9 / since : 0;
   unsigned nthr = 0;
   for (gc_thread_t *t = h->threads; t; t = t->next) nthr += !t->internal;
+  char ua[96];
+  _gc_userarena_trace(h, ua, sizeof ua); /* "" when no user arenas */
   fprintf(stderr,
           "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock, %.3f ms stop,"
           " %.1f->%.1f MB heap, %.1f MB live, %.1f MB goal, %+.0f%% over goal,"
-          " %u threads, %s\n",
+          " %u threads, %s%s\n",
           (unsigned long long)atomic_load(&h->cycles), since, cpu,
           (double)g->stw1_ns / 1e6, (double)g->conc_ns / 1e6,
           (double)g->stw2_ns / 1e6, (double)h->stw_wait_last_ns / 1e6,
@@ -183,7 +193,7 @@ static void gc_trace(gc_heap_t *h) {
           (double)atomic_load(&h->heap_marked) * mb,
           h->heap_goal == SIZE_MAX ? 0.0 : (double)h->heap_goal * mb,
           100.0 * g->overshoot_last, nthr,
-          h->config.mode == GCH_MODE_CONCURRENT ? "concurrent" : "stw");
+          h->config.mode == GCH_MODE_CONCURRENT ? "concurrent" : "stw", ua);
 }
 
 /* Remember each pause for the stats' ring (p99 in benchmarks). */
@@ -272,6 +282,7 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
     _gc_work_flush_counters(h, t->gcw);
   }
   _gc_mark_drain(h, w);
+  _gc_specials_mark(h, w); /* special roots, finalizer-ready objects */
   _gc_work_dispose(h, w);
   _gc_work_flush_counters(h, w);
   if (!lfstack_empty(&g->full)) gch_throw("mark: grey objects left after drain");
@@ -282,6 +293,7 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
    * marked_bytes when allocated; caches are flushed before the flip so no
    * thread keeps allocating from a span that is about to need sweeping. */
   gc_release_caches(h);
+  _gc_userarena_mark_done(h); /* unreferenced quarantined chunks: reusable */
   size_t live = atomic_load(&g->marked_bytes);
   g->overshoot_last = h->heap_goal && h->heap_goal != SIZE_MAX
                           ? (double)atomic_load(&h->heap_live) / (double)h->heap_goal - 1.0
@@ -336,6 +348,7 @@ gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
     return GCH_OK;
   }
   atomic_store(&h->collecting, 1);
+  while (_gc_central_sweep_one(h)) gc_safepoint(h); /* before the stop */
   atomic_store(&h->collector, t);
   gc_cycle_stw(h, t, forced);
   atomic_store(&h->collector, NULL);
@@ -366,7 +379,7 @@ GCH_API gc_result_t gc_collect(gc_heap_t *h) {
     _gc_set_error(h, NULL, GCH_ENOTATTACHED);
     return GCH_ENOTATTACHED;
   }
-  if (t->in_callback || atomic_load(&h->collector) == t) {
+  if (t->in_callback || t->in_finalizer || atomic_load(&h->collector) == t) {
     _gc_set_error(h, t, GCH_EBUSY);
     return GCH_EBUSY;
   }

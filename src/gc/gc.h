@@ -7,6 +7,7 @@
 
 #include "heap.h"
 #include "gc/lfstack.h"
+#include "arena/userarena.h"
 
 /* A work buffer of grey objects: 2 KiB, as Go's workbuf. */
 #define WORKBUF_BYTES 2048
@@ -85,6 +86,9 @@ struct gc_state {
   double overshoot_last;     /* heap at mark end / goal - 1 */
   uint64_t stw1_ns, stw2_ns, conc_ns;
   uint64_t checkmark_cycles;  /* cycles verified by checkmark */
+
+  /* finalizers, weak handles, cleanups, heap profile (specials.c) */
+  struct specials *sp;
 };
 
 enum gc_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_MARKTERM = 2 };
@@ -116,7 +120,6 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
 void _gc_work_flush_counters(gc_heap_t *h, gcwork_t *w);
 gcwork_t *_gc_thread_work(gc_heap_t *h, gc_thread_t *t);
 void _gc_sweeper_wake(gc_heap_t *h);
-void _gc_lock_cycle(gc_heap_t *h);
 void _gc_record_pause(gc_heap_t *h, uint64_t ns);
 void _gc_trace_cycle(gc_heap_t *h);
 

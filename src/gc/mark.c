@@ -106,6 +106,7 @@ void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
   gc_span_t *s;
   size_t idx;
   if (_gc_find_object(h, p, &s, &idx)) grey_object(h, w, s, idx);
+  else _gc_userarena_note(h, p); /* into a quarantined user-arena chunk? */
 }
 
 void _gc_mark_slot(gc_heap_t *h, gcwork_t *w, uintptr_t p, const void *slot) {
@@ -115,6 +116,7 @@ void _gc_mark_slot(gc_heap_t *h, gcwork_t *w, uintptr_t p, const void *slot) {
     grey_object(h, w, s, idx);
     return;
   }
+  _gc_userarena_note(h, p); /* into a quarantined user-arena chunk? */
 #if GCH_DEBUG
   /* A value on an in-use span that is not an allocated object is a
    * dangling pointer: report it with the slot that held it. */
@@ -213,8 +215,8 @@ void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
   case LAYOUT_HEADER: {
     const gc_type_t *type = *(const gc_type_t *const *)b;
     w->scan_bytes += s->elemsize;
-    if (type) scan_typed(h, w, (const uintptr_t *)(b + 8), type, 0,
-                         (s->elemsize - 8) / 8);
+    if (type) scan_typed(h, w, (const uintptr_t *)(b + GCH_HEADER_BYTES), type, 0,
+                         (s->elemsize - GCH_HEADER_BYTES) / 8);
     break;
   }
   case LAYOUT_LARGE:

@@ -161,13 +161,13 @@ static void roots_stacks(gc_heap_t *h, gcwork_t *w, gc_thread_t *self) {
 }
 
 void _gc_mark_roots(gc_heap_t *h, gcwork_t *w, gc_thread_t *self) {
+  _gc_userarena_mark_roots(h, w); /* live user arenas (arena/userarena.c) */
   _gc_lock(&h->roots_lock);
   roots_ranges(h, w);
   gc_visitor_t v = {h, w};
   if (self) self->in_callback++;
   for (struct gc_root_cb *c = h->root_cbs; c; c = c->next) {
-    c->fn(&v, c->ctx);
-    _gc_mark_drain(h, w); /* keep buffers short between callbacks */
+    c->fn(&v, c->ctx); /* shading only: draining is the caller's choice */
   }
   if (self) self->in_callback--;
   _gc_unlock(&h->roots_lock);

@@ -56,10 +56,12 @@ void _gc_stw_park(gc_heap_t *h, gc_thread_t *t) {
   setjmp(t->regs);
   t->park_sp = (uintptr_t)__builtin_frame_address(0);
   pthread_mutex_lock(&h->stw_lock);
-  uint64_t epoch = h->stw_epoch;
   atomic_store(&t->state, THR_PARKED);
   pthread_cond_broadcast(&h->stw_cond);
-  while (atomic_load((atomic_int *)&h->pub.stw_pending) && h->stw_epoch == epoch)
+  /* Wait while any stop is pending, not just the one we parked for: a
+   * collector that stops the world right after the last one restarted it
+   * counts this thread as stopped (PARKED) and must find it so. */
+  while (atomic_load((atomic_int *)&h->pub.stw_pending))
     pthread_cond_wait(&h->stw_cond, &h->stw_lock);
   atomic_store(&t->state, THR_RUNNING);
   pthread_mutex_unlock(&h->stw_lock);

@@ -9,6 +9,7 @@
  * and rewinds freeindex so allocation walks the bitmap from the start.
  */
 #include "gc/gc.h"
+#include "gc/specials.h"
 
 #include <string.h>
 
@@ -26,6 +27,9 @@ static void sweep_poison(gc_span_t *s) {
 }
 
 void _gc_sweep_span(gc_heap_t *h, gc_span_t *s) {
+  /* Records of dead objects first: weak handles cleared, cleanups queued,
+   * profile frees counted (specials.c). */
+  if (s->specials) _gc_special_sweep(h, s);
   size_t words = (s->nelems + 63u) / 64;
   size_t marked = 0;
   for (size_t i = 0; i < words; i++) marked += gch_popcount64(s->mark_bits[i]);

@@ -16,6 +16,9 @@
  *    an unswept, unmarked object is garbage that may point at freed slots.
  *    Conservative objects are checked too (whatever they point at was
  *    marked); values that are not 8-aligned (tagged integers) are skipped.
+ *  - user-arena chunks (not in-use spans, so the walk below skips them and
+ *    pointers into them are not dangling) by _gc_userarena_check: chunk
+ *    records, lists, counters, and the pointer words of live chunks.
  */
 #include "gc/gc.h"
 
@@ -86,7 +89,8 @@ static void verify_object(verify_t *v, const gc_span_t *s, size_t idx) {
   case LAYOUT_HEADER: {
     const gc_type_t *t = *(const gc_type_t *const *)slot;
     if (!t) verify_fail(v, "object at %p has no type header", (void *)slot);
-    else verify_words(v, s, slot + 8, t, 0, (s->elemsize - 8) / 8);
+    else verify_words(v, s, slot + GCH_HEADER_BYTES, t, 0,
+                      (s->elemsize - GCH_HEADER_BYTES) / 8);
     break;
   }
   case LAYOUT_LARGE:
@@ -156,6 +160,7 @@ gc_result_t _gc_verify_stopped(gc_heap_t *h, FILE *out) {
   if (_gc_pages_check(&h->pages, msg, sizeof msg) != 0)
     verify_fail(&v, "page allocator: %s", msg);
   _gc_unlock(&h->lock);
+  if (_gc_userarena_check(h, msg, sizeof msg) != 0) verify_fail(&v, "%s", msg);
   for (struct arena_resv *r = h->resv; r; r = r->next)
     for (uintptr_t a = r->base; a < r->base + r->bytes; a += GCH_ARENA_BYTES)
       verify_arena(&v, arena_of(h, a));
@@ -167,7 +172,7 @@ GCH_API gc_result_t gc_verify(gc_heap_t *h, FILE *out) {
   gc_thread_t *t = _gc_thread_current(h);
   if (!t) return GCH_ENOTATTACHED;
   if (atomic_load(&h->collector) == t) return _gc_verify_stopped(h, out);
-  pthread_mutex_lock(&h->gc_lock);
+  _gc_lock_cycle(h);
   _gc_stop_the_world(h, t);
   gc_result_t r = _gc_verify_stopped(h, out);
   _gc_start_the_world(h);
