@@ -340,8 +340,10 @@ typedef struct gc_stats {
   /* The last min(pause_count, GCH_PAUSE_RING) stop-the-world pauses, in
    * ns: pause i is pause_ns[i % GCH_PAUSE_RING]. */
   uint64_t pause_ns[GCH_PAUSE_RING];
+  uint64_t pause_end_ns[GCH_PAUSE_RING]; /* when each ended (CLOCK_MONOTONIC) */
   uint64_t pause_count;
   double last_overshoot; /* heap at the end of the last cycle / goal - 1 */
+  uint64_t mark_cpu_ns_total; /* CPU time of every thread that marked */
   /* User arenas (gc_arena_*).  Chunks are 8 MiB (or a multiple for one
    * big object).  Live chunk bytes are mapped; quarantined and free ones
    * are address space only (their pages went back to the OS at free). */

@@ -252,6 +252,7 @@ struct gc_heap {
   uint64_t pause_last_ns, pause_max_ns, pause_total_ns, stw_wait_last_ns;
   uint64_t mark_ns_total, sweep_ns_total, marked_objects_last;
   uint64_t pause_ring[GCH_PAUSE_RING]; /* [gc_lock] last pauses */
+  uint64_t pause_end_ring[GCH_PAUSE_RING];
   uint64_t pause_count;
   atomic_uint_fast64_t swept_spans;
   atomic_int last_error_unattached;
@@ -336,6 +337,7 @@ void _gc_collector_stop(gc_heap_t *h);
 void _gc_collector_destroy(gc_heap_t *h);
 void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t);
 double _gc_last_overshoot(gc_heap_t *h);
+uint64_t _gc_mark_cpu_ns(gc_heap_t *h);
 void _gc_fork_register(gc_heap_t *h);
 void _gc_fork_unregister(gc_heap_t *h);
 void _gc_mark_new_object(gc_heap_t *h, gc_thread_t *t, uintptr_t p);

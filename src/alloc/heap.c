@@ -411,8 +411,10 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   out->marked_objects_last = h->marked_objects_last;
   out->swept_spans_total = atomic_load(&h->swept_spans);
   memcpy(out->pause_ns, h->pause_ring, sizeof out->pause_ns);
+  memcpy(out->pause_end_ns, h->pause_end_ring, sizeof out->pause_end_ns);
   out->pause_count = h->pause_count;
   out->last_overshoot = _gc_last_overshoot(h);
+  out->mark_cpu_ns_total = _gc_mark_cpu_ns(h);
   /* threads_lock only while gc_lock is held: no stop can be under way, so
    * waiting for threads_lock cannot stall a collector waiting for us. */
   _gc_lock(&h->threads_lock);

@@ -63,7 +63,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #define UA_LIVE 0x75617231u  /* "uar1" */
 #define UA_FREED 0x75617230u /* "uar0" */

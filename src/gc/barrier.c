@@ -28,7 +28,7 @@
  * the barrier, which shaded it).  Caches were flushed when the mark began,
  * so every such object comes from a fresh slot, tiny blocks included.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 static gcwork_t *barrier_work(gc_heap_t *h, gc_thread_t **tp) {
   gc_thread_t *t = _gc_thread_current(h);

@@ -11,7 +11,7 @@
  * is added to the mark loop), compare, then restore the saved bits (the
  * first mark's bits are a superset: they also hold objects allocated black).
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <stdio.h>
 #include <string.h>

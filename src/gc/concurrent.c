@@ -28,7 +28,7 @@
  * workers' surplus credit when there is some; past the goal it keeps
  * assisting, and waits for the cycle to end when no work is left.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <time.h>
 
@@ -65,7 +65,23 @@ uint64_t _gc_mark_drain_some(gc_heap_t *h, gcwork_t *w, uint64_t budget) {
 
 /* Drain until the concurrent mark is done.  Called by the controller and
  * the worker threads, each with its own gcwork. */
+static uint64_t conc_thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void conc_mark_loop(gc_heap_t *h, gcwork_t *w);
+
+/* Drain until the concurrent mark is done, charging this thread's CPU
+ * time to the mark. */
 static void conc_mark_until_done(gc_heap_t *h, gcwork_t *w) {
+  uint64_t c0 = conc_thread_cpu_ns();
+  conc_mark_loop(h, w);
+  atomic_fetch_add(&h->gc->mark_cpu_ns, conc_thread_cpu_ns() - c0);
+}
+
+static void conc_mark_loop(gc_heap_t *h, gcwork_t *w) {
   struct gc_state *g = h->gc;
   for (;;) {
     if (atomic_load(&g->mark_done) || atomic_load(&g->phase) != PHASE_MARK) return;
@@ -311,10 +327,12 @@ void _gc_assist(gc_heap_t *h, gc_thread_t *t, size_t bytes) {
     }
   }
   gcwork_t *w = _gc_thread_work(h, t);
+  uint64_t c0 = conc_thread_cpu_ns();
   if (debt) _gc_mark_drain_some(h, w, debt + ASSIST_MIN_WORK);
   /* Past the goal: no allocation outruns the mark. */
   while (atomic_load(&g->phase) == PHASE_MARK &&
          atomic_load(&h->heap_live) > h->heap_goal + h->heap_goal / 10) {
     if (!_gc_mark_drain_some(h, w, DRAIN_CHUNK)) conc_wait_cycle_end(h);
   }
+  atomic_fetch_add(&g->mark_cpu_ns, conc_thread_cpu_ns() - c0);
 }

@@ -16,7 +16,7 @@
  * the list of live heaps that the atfork handlers walk (guarded by
  * fork_mu).  It exists because pthread_atfork handlers take no argument.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <pthread.h>
 

@@ -33,7 +33,7 @@
  * attached thread is parked or blocking; a thread inside a root callback
  * cannot start a cycle (GCH_EBUSY), nor can gc_collect inside a finalizer.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 #include "gc/specials.h"
 
 #include <sched.h>
@@ -199,6 +199,7 @@ static void gc_trace(gc_heap_t *h) {
 /* Remember each pause for the stats' ring (p99 in benchmarks). */
 static void gc_pause_log(gc_heap_t *h, uint64_t ns) {
   h->pause_ring[h->pause_count % GCH_PAUSE_RING] = ns;
+  h->pause_end_ring[h->pause_count % GCH_PAUSE_RING] = _gc_os_nanotime();
   h->pause_count++;
 }
 
@@ -326,6 +327,7 @@ static void gc_cycle_stw(gc_heap_t *h, gc_thread_t *t, bool forced) {
   uint64_t t2 = _gc_os_nanotime();
   _gc_mark_drain(h, w);
   uint64_t t3 = _gc_os_nanotime();
+  atomic_fetch_add(&g->mark_cpu_ns, t3 - t2); /* one thread, all of it */
   _gc_cycle_finish(h, t, w, forced, t0);
   uint64_t t4 = _gc_os_nanotime();
   h->mark_ns_total += t3 - t2;
@@ -387,3 +389,4 @@ GCH_API gc_result_t gc_collect(gc_heap_t *h) {
 }
 
 double _gc_last_overshoot(gc_heap_t *h) { return h->gc->overshoot_last; }
+uint64_t _gc_mark_cpu_ns(gc_heap_t *h) { return atomic_load(&h->gc->mark_cpu_ns); }

@@ -14,7 +14,7 @@
  * the first visit queues the rest, so several markers can share one huge
  * array.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -356,6 +356,7 @@ static void prof_post_sweep(gc_heap_t *h) {
     uint32_t c = p->cycle;
     _gc_unlock(&p->lock);
     while (_gc_central_sweep_one(h)) gc_safepoint(h);
+    _gc_specials_wait_swept(h); /* spans other threads were sweeping */
     _gc_lock(&p->lock);
     bool same = p->cycle == c;
     if (same) prof_flush(p, c + 1);

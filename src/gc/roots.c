@@ -12,7 +12,7 @@
  * stopped and t->in_callback set, so a callback that calls gc_collect or
  * changes the registries gets GCH_EBUSY instead of a deadlock.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <string.h>
 

@@ -286,6 +286,45 @@ void _gc_special_sweep(gc_heap_t *h, gc_span_t *s) {
   if (queued) _gc_fin_wake(h);
 }
 
+/* Wait until the span whose first page is `page` of arena `a` is swept
+ * for this cycle, unless it has no records left (bit clear) or is gone. */
+static void special_wait_page(gc_heap_t *h, heap_arena_t *a, size_t page) {
+  _Atomic uint64_t *w = (_Atomic uint64_t *)&a->page_specials[page / 64];
+  uint64_t bit = (uint64_t)1 << (page % 64);
+  for (;;) {
+    if (!(atomic_load(w) & bit)) return;
+    gc_span_t *s = atomic_load_explicit(&a->spans[page], memory_order_acquire);
+    if (!s || atomic_load(&s->state) != SPAN_IN_USE) return;
+    if (_gc_special_span_swept(h, s)) return;
+    gc_safepoint(h);
+    sched_yield();
+  }
+}
+
+void _gc_specials_wait_swept(gc_heap_t *h) {
+  _gc_lock(&h->lock);
+  struct arena_resv *resv = h->resv; /* nodes never change once linked */
+  _gc_unlock(&h->lock);
+  for (struct arena_resv *r = resv; r; r = r->next) {
+    for (uintptr_t p = r->base; p < r->base + r->bytes; p += GCH_ARENA_BYTES) {
+      heap_arena_t *a = arena_of(h, p);
+      if (!a) continue;
+      for (size_t i = 0; i < GCH_ARENA_PAGES / 64; i++) {
+        uint64_t bits = atomic_load((_Atomic uint64_t *)&a->page_specials[i]);
+        while (bits) {
+          special_wait_page(h, a, i * 64 + gch_ctz64(bits));
+          bits &= bits - 1;
+        }
+      }
+    }
+  }
+  /* A sweep that emptied a span's list (and cleared its bit) finishes
+   * its work under the special lock: let it. */
+  specials_t *sp = h->gc->sp;
+  _gc_lock(&sp->lock);
+  _gc_unlock(&sp->lock);
+}
+
 /* ------------------------------------------------------- mark termination */
 
 static void special_shade_list(gc_heap_t *h, gcwork_t *w, special_t *head) {

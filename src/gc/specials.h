@@ -9,7 +9,7 @@
 #ifndef GCH_SPECIALS_H
 #define GCH_SPECIALS_H
 
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 /* Kinds, in the order records of one object sort in. */
 enum special_kind {
@@ -134,6 +134,9 @@ void _gc_specials_mark(gc_heap_t *h, gcwork_t *w);
  * handle the records of the objects that died. */
 void _gc_special_sweep(gc_heap_t *h, gc_span_t *s);
 void _gc_specials_stats(gc_heap_t *h, gc_stats_t *out);
+/* Wait until every span that has records is swept for this cycle (their
+ * sweeps, and so their frees, complete).  Attached thread, no lock. */
+void _gc_specials_wait_swept(gc_heap_t *h);
 
 /* Resolve obj to the span of a live object whose span is swept for the
  * current cycle.  obj must be an object's base (for the 16-B blocks of the

@@ -21,7 +21,7 @@
  * on other attached threads) with gc_blocking_enter()/gc_blocking_leave().
  * A thread that does neither stalls every collection.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <sched.h>
 

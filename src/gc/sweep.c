@@ -8,7 +8,7 @@
  * then makes the mark bits the new allocation bits, clears the mark bits,
  * and rewinds freeindex so allocation walks the bitmap from the start.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 #include "gc/specials.h"
 
 #include <string.h>

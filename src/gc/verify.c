@@ -20,7 +20,7 @@
  *    pointers into them are not dangling) by _gc_userarena_check: chunk
  *    records, lists, counters, and the pointer words of live chunks.
  */
-#include "gc/gc.h"
+#include "gc/gcint.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * gc.h -- collector internals shared by the files of src/gc/.
+ * gcint.h -- collector internals shared by the files of src/gc/.
  * See gc.c for the overview of a cycle.
  */
 #ifndef GCH_GC_H
@@ -71,6 +71,7 @@ struct gc_state {
   pthread_cond_t done_cv;    /* waiters for the end of a cycle */
   pthread_cond_t work_cv;    /* workers wait for a mark to start */
   atomic_uint_fast64_t bg_credit; /* scan work done by workers, stealable */
+  atomic_uint_fast64_t mark_cpu_ns; /* CPU time spent marking, all threads */
   size_t alloc_during_mark;  /* heap_live growth during the last mark */
   int ctl_request, ctl_stop; /* [ctl_mu] */
   uint64_t cycles_done;      /* [ctl_mu] concurrent cycles finished */

@@ -1,0 +1,88 @@
+;; weak.scm -- weak references and finalizers, checked only in ways that
+;; hold for every correct collector, precise (gcheap) or conservative
+;; (Boehm GC): a weak reference to a live object survives collections; a
+;; weak reference to garbage answers #f or the intact object; finalizers
+;; never run for live objects, run at most once, and see their object
+;; intact.  How many dead objects were actually reclaimed is not printed.
+
+(define keep (list 'a 'b 'c))
+(define w (make-weak keep))
+(display "weak reference to a live list: ")
+(display (eq? (weak-ref w) keep))
+(newline)
+(gc)
+(gc)
+(display "still there after two collections: ")
+(display (eq? (weak-ref w) keep))
+(newline)
+(display "two weak references agree: ")
+(display (eq? (weak-ref (make-weak keep)) (weak-ref w)))
+(newline)
+(display "weak references to immediates: ")
+(display (map (lambda (x) (weak-ref (make-weak x))) (list 42 #\z #t '())))
+(newline)
+
+;; A weak cache whose entries are kept alive by a strong list.
+(define strong (map (lambda (i) (make-string i #\x)) '(1 2 3 4 5)))
+(define cache (map make-weak strong))
+(gc)
+(display "cached strings: ")
+(display (map (lambda (wk) (string-length (weak-ref wk))) cache))
+(newline)
+
+;; Garbage: the reference may or may not be cleared yet, but never wrong.
+(define (weak-to-garbage i) (make-weak (list i (* i i) (make-string 3 #\g))))
+(define dead (map weak-to-garbage '(1 2 3 4 5 6 7 8 9 10)))
+(gc)
+(gc)
+(display "weak references to garbage are #f or intact: ")
+(display (let check ((ws dead) (i 1))
+           (or (null? ws)
+               (let ((v (weak-ref (car ws))))
+                 (and (or (not v) (equal? v (list i (* i i) "ggg")))
+                      (check (cdr ws) (+ i 1)))))))
+(newline)
+
+;; Finalizers on 200 garbage vectors: each may run once, with its vector.
+(define finalized 0)
+(define seen (make-vector 200 #f))
+(define problems 0)
+(define (on-finalize v)
+  (set! finalized (+ finalized 1))
+  (let ((i (vector-ref v 0)))
+    (if (or (vector-ref seen i) (not (equal? (vector-ref v 1) (number->string i))))
+        (set! problems (+ problems 1))
+        (vector-set! seen i #t))))
+(do ((i 0 (+ i 1))) ((= i 200))
+  (set-finalizer! (vector i (number->string i)) on-finalize))
+(gc)
+(gc)
+(gc)
+(display "finalizers ran for garbage: between 0 and 200: ")
+(display (and (>= finalized 0) (<= finalized 200)))
+(display ", each once and intact: ")
+(display (= problems 0))
+(newline)
+
+;; A live object's finalizer does not run; clearing one is allowed.
+(define live (vector 'alive))
+(define live-finalized #f)
+(set-finalizer! live (lambda (x) (set! live-finalized #t)))
+(gc)
+(gc)
+(display "live object finalized? ")
+(display live-finalized)
+(newline)
+(set-finalizer! live #f)
+(set-finalizer! live (lambda (x) (set! live-finalized 'again)))
+(gc)
+(display "after re-arming, still not finalized? ")
+(display (not live-finalized))
+(newline)
+
+(display "gc-stats fields: ")
+(display (map car (gc-stats)))
+(newline)
+(display "weak? ")
+(display (list (weak? w) (weak? keep)))
+(newline)
