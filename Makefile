@@ -91,6 +91,10 @@ ubsan:
 tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" SAN="-fsanitize=thread" check
 
+# The long concurrent stress: 10^5 back-to-back cycles under checkmark.
+stress: lib $(BUILD)/test/gc/test_concurrent
+	GCHEAP_STRESS_CYCLES=100000 $(BUILD)/test/gc/test_concurrent
+
 bench: deps lib $(BENCH_BINS) $(if $(LISP_SRCS),$(BUILD)/tinylisp $(BUILD)/tinylisp-boehm)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@if [ -x bench/lisp.sh ]; then BUILD=$(BUILD) bench/lisp.sh; fi

@@ -247,9 +247,9 @@ static void child(const void *arg, bench_result_t *out) {
 /* ---------------------------------------------------------------- main */
 
 static uint64_t ops_for(size_t size, double scale) {
-  uint64_t n = (1ull << 30) / size; /* 1 GiB of allocation */
+  uint64_t n = (1ull << 29) / size; /* 512 MiB of allocation */
   if (n > 4000000) n = 4000000;
-  if (n < 40000) n = 40000;
+  if (n < 20000) n = 20000;
   return bench_scaled(n, scale, 1000);
 }
 

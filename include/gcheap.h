@@ -203,8 +203,11 @@ GCH_API void *gc_base(gc_heap_t *heap, const void *p);
  * stay alive while the arena lives); store them with gc_write as into heap
  * objects.  GC objects may point into a live arena, but that keeps nothing
  * alive.  After gc_arena_free every access to the arena's memory faults
- * (SIGSEGV), and its address space is reused only after a collection finds
- * no pointer into it from the heap, live arenas or roots.
+ * (SIGSEGV) and its pages go back to the OS; its address space is reused
+ * only after a collection finds no pointer into it from the heap, live
+ * arenas or roots (256 MiB of such quarantined space triggers a collection
+ * unless automatic collection is off).  Memory comes in 8 MiB chunks; past
+ * a chunk's first 2 MiB, transparent huge pages are requested.
  * An arena is used by one attached thread at a time. */
 typedef struct gc_arena gc_arena_t;
 
@@ -280,8 +283,8 @@ GCH_API void gc_blocking_leave(gc_heap_t *heap);
 /* The first bytes of every heap are this header: the barrier's fast path
  * reads it without a call.  Layout checked by _Static_assert in heap.c. */
 typedef struct gc_heap_public {
-  volatile int barrier_on; /* nonzero while a mark phase runs */
-  volatile int stw_pending; /* nonzero while a stop-the-world is requested */
+  int barrier_on;  /* nonzero while a mark phase runs (atomic) */
+  int stw_pending; /* nonzero while a stop-the-world is requested (atomic) */
 } gc_heap_public_t;
 
 GCH_API void gc_write_slow(gc_heap_t *heap, void *obj, void **slot, void *val);
@@ -290,7 +293,8 @@ GCH_API void gc_write_range_slow(gc_heap_t *heap, void **dst, size_t n);
 /* Store val into *slot, a field of heap object obj. */
 static inline void gc_write(gc_heap_t *heap, void *obj, void **slot,
                             void *val) {
-  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->barrier_on))
+  if (GCH_UNLIKELY(__atomic_load_n(&((const gc_heap_public_t *)heap)->barrier_on,
+                                   __ATOMIC_RELAXED)))
     gc_write_slow(heap, obj, slot, val);
   /* A relaxed atomic store is a plain store on every target; it tells
    * ThreadSanitizer that concurrent markers may read the slot. */
@@ -300,12 +304,14 @@ static inline void gc_write(gc_heap_t *heap, void *obj, void **slot,
 /* Call before overwriting or clearing n pointer slots at dst in bulk
  * (memmove into a heap object, memset to zero). */
 static inline void gc_write_range(gc_heap_t *heap, void **dst, size_t n) {
-  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->barrier_on))
+  if (GCH_UNLIKELY(__atomic_load_n(&((const gc_heap_public_t *)heap)->barrier_on,
+                                   __ATOMIC_RELAXED)))
     gc_write_range_slow(heap, dst, n);
 }
 
 static inline void gc_safepoint(gc_heap_t *heap) {
-  if (GCH_UNLIKELY(((const gc_heap_public_t *)heap)->stw_pending))
+  if (GCH_UNLIKELY(__atomic_load_n(&((const gc_heap_public_t *)heap)->stw_pending,
+                                   __ATOMIC_RELAXED)))
     gc_safepoint_slow(heap);
 }
 

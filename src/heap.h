@@ -310,8 +310,22 @@ GCH_INLINE size_t span_obj_index(const gc_span_t *s, uintptr_t p) {
 GCH_INLINE bool bit_get(const uint64_t *bits, size_t i) {
   return (bits[i >> 6] >> (i & 63)) & 1;
 }
+/* Is slot idx allocated?  Markers call this on spans that their owners
+ * allocate from concurrently: freeindex is read atomically and may be
+ * stale, which can only hide an object allocated during the mark -- and
+ * those are allocated black, so nothing is lost. */
 GCH_INLINE bool span_is_allocated(const gc_span_t *s, size_t idx) {
-  return idx < s->freeindex || bit_get(s->alloc_bits, idx);
+  return idx < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
+         bit_get(s->alloc_bits, idx);
+}
+/* Is a mark running (barrier on)?  Relaxed: a stale answer is corrected at
+ * the next safepoint, and a mark only starts or ends with the world
+ * stopped. */
+GCH_INLINE int heap_marking(const gc_heap_t *h) {
+  return __atomic_load_n(&h->pub.barrier_on, __ATOMIC_RELAXED);
+}
+GCH_INLINE void span_set_freeindex(gc_span_t *s, unsigned v) {
+  __atomic_store_n(&s->freeindex, (uint16_t)v, __ATOMIC_RELAXED);
 }
 
 /* alloc/central.c */

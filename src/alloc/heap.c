@@ -390,14 +390,14 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   _gc_lock_cycle(h); /* a consistent picture of the cycle */
   out->cycles = atomic_load(&h->cycles);
   out->forced_cycles = atomic_load(&h->forced_cycles);
-  out->bytes_mapped = h->pages.total_pages * GCH_PAGE_SIZE -
-                      h->pages.scav_pages * GCH_PAGE_SIZE;
+
   out->bytes_reserved = atomic_load(&h->os.reserved);
   out->bytes_in_use = atomic_load(&h->heap_inuse);
   out->live_bytes = atomic_load(&h->heap_marked);
   out->heap_goal = h->heap_goal;
   _gc_lock(&h->lock);
   out->metadata_bytes = _gc_meta_bytes(h);
+  out->bytes_mapped = (h->pages.total_pages - h->pages.scav_pages) * GCH_PAGE_SIZE;
   _gc_unlock(&h->lock);
   out->total_alloc_bytes = atomic_load(&h->alloc_bytes);
   out->total_freed_bytes = atomic_load(&h->freed_bytes);

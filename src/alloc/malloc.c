@@ -61,7 +61,7 @@ GCH_INLINE uintptr_t next_free_fast(gc_span_t *s) {
   unsigned nf = r + 1;
   if ((nf & 63) == 0 && nf != s->nelems) return 0;
   s->alloc_cache = (cache >> bit) >> 1;
-  s->freeindex = (uint16_t)nf;
+  span_set_freeindex(s, (uint16_t)nf);
   s->alloc_count++;
   return s->base + (size_t)r * s->elemsize;
 }
@@ -113,7 +113,7 @@ static uintptr_t alloc_slot(gc_heap_t *h, gc_thread_t *t, int spc,
    * a span and allocating from it. */
   gc_safepoint(h);
   _gc_maybe_collect(h, t);
-  if (gch_unlikely(h->pub.barrier_on))
+  if (gch_unlikely(heap_marking(h)))
     _gc_assist(h, t, (size_t)gch_class_to_npages[spc >> 1] * GCH_PAGE_SIZE);
   s = cache_refill(h, t, spc, err);
   if (!s) return 0;
@@ -157,7 +157,7 @@ static void *alloc_large(gc_heap_t *h, gc_thread_t *t, size_t size,
   size_t npages = size / GCH_PAGE_SIZE + (size % GCH_PAGE_SIZE != 0);
   gc_safepoint(h);
   _gc_maybe_collect(h, t);
-  if (gch_unlikely(h->pub.barrier_on)) _gc_assist(h, t, npages * GCH_PAGE_SIZE);
+  if (gch_unlikely(heap_marking(h))) _gc_assist(h, t, npages * GCH_PAGE_SIZE);
   gc_span_t *s = _gc_span_alloc(h, t, npages, noscan ? 1 : 0, err);
   if (!s) return NULL;
   if (s->needzero) memset((void *)s->base, 0, size);
@@ -166,7 +166,7 @@ static void *alloc_large(gc_heap_t *h, gc_thread_t *t, size_t size,
     s->large_count = count;
   }
   s->alloc_count = 1;
-  s->freeindex = 1;
+  span_set_freeindex(s, 1);
   s->alloc_cache = 0;
   size_t bytes = npages * GCH_PAGE_SIZE;
   atomic_fetch_add(&h->heap_live, bytes);
@@ -278,7 +278,7 @@ GCH_INLINE void *alloc_do(gc_heap_t *h, gc_thread_t *t, size_t size,
   gc_result_t err = GCH_OK;
   void *r = alloc_try(h, t, size, type, count, noscan, &err);
   if (gch_unlikely(!r)) r = alloc_failed(h, t, size, type, count, noscan, err);
-  if (gch_unlikely(h->pub.barrier_on) && r) _gc_mark_new_object(h, t, (uintptr_t)r);
+  if (gch_unlikely(heap_marking(h)) && r) _gc_mark_new_object(h, t, (uintptr_t)r);
   return r;
 }
 

@@ -167,7 +167,7 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
   s->alloc_bits = s->bits;
   s->mark_bits = s->bits + words;
   memset(s->bits, 0, 2 * words * sizeof(uint64_t));
-  s->freeindex = 0;
+  span_set_freeindex(s, 0);
   s->alloc_count = 0;
   s->alloc_cache = ~(uint64_t)0;
   s->needzero = nscav != npages;
@@ -214,25 +214,25 @@ uint16_t _gc_span_next_free_index(gc_span_t *s) {
   uint16_t n = s->nelems;
   for (;;) {
     if (idx >= n) {
-      s->freeindex = n;
+      span_set_freeindex(s, n);
       return n;
     }
     if (s->alloc_cache) {
       unsigned bit = gch_ctz64(s->alloc_cache);
       uint32_t r = (uint32_t)idx + bit;
       if (r >= n) {
-        s->freeindex = n;
+        span_set_freeindex(s, n);
         return n;
       }
       s->alloc_cache >>= bit;
       s->alloc_cache >>= 1;
-      s->freeindex = (uint16_t)(r + 1);
+      span_set_freeindex(s, (uint16_t)(r + 1));
       if ((s->freeindex & 63) == 0 && s->freeindex < n)
         _gc_span_refill_cache(s);
       return (uint16_t)r;
     }
     idx = (uint16_t)((idx + 64) & ~63);
-    s->freeindex = idx;
+    span_set_freeindex(s, idx);
     if (idx < n) _gc_span_refill_cache(s);
   }
 }

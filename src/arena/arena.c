@@ -24,6 +24,20 @@
 
 #define ARENA_HINT_BASE ((uintptr_t)0x00c0 << 32)
 
+/* ThreadSanitizer's shadow layout has no room for application memory at
+ * the hint addresses: let the kernel place arenas (Go's race mode also
+ * narrows its hints). */
+#if defined(__SANITIZE_THREAD__)
+#define ARENA_USE_HINTS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ARENA_USE_HINTS 0
+#endif
+#endif
+#ifndef ARENA_USE_HINTS
+#define ARENA_USE_HINTS 1
+#endif
+
 int _gc_arena_init(gc_heap_t *h) {
   void *idx;
   size_t bytes = sizeof(h->arenas[0]) << GCH_ARENA_INDEX_BITS;
@@ -32,8 +46,9 @@ int _gc_arena_init(gc_heap_t *h) {
   h->arenas = idx;
   /* Spread heaps of one process over the hint space so they do not fight
    * over the same addresses (a failed hint is simply skipped). */
-  h->arena_hint = ARENA_HINT_BASE + (((uintptr_t)h >> 12) & 0x3f) *
-                                        ((uintptr_t)1 << 38);
+  h->arena_hint = ARENA_USE_HINTS ? ARENA_HINT_BASE + (((uintptr_t)h >> 12) & 0x3f) *
+                                                         ((uintptr_t)1 << 38)
+                                  : 0;
   return 0;
 }
 
@@ -53,7 +68,7 @@ static gc_result_t arena_reserve(gc_heap_t *h, size_t n, uintptr_t *out) {
   if (bytes / GCH_ARENA_BYTES != n) return GCH_EOVERFLOW;
   void *p = NULL;
   int rc = ENOMEM;
-  for (int tries = 0; tries < 8 && rc; tries++) {
+  for (int tries = 0; tries < 8 && rc && h->arena_hint; tries++) {
     uintptr_t hint = h->arena_hint;
     if (hint + bytes < hint || (hint + bytes) >> GCH_ADDR_BITS) break;
     rc = _gc_os_reserve(&h->os, hint, bytes, GCH_ARENA_BYTES, &p);
@@ -89,7 +104,7 @@ static gc_result_t arena_reserve(gc_heap_t *h, size_t n, uintptr_t *out) {
   rv->bytes = bytes;
   rv->next = h->resv;
   h->resv = rv;
-  h->arena_hint = base + bytes;
+  if (ARENA_USE_HINTS) h->arena_hint = base + bytes;
   *out = base;
   return GCH_OK;
 }

@@ -82,6 +82,16 @@ void _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready) {
   if (was_ready) atomic_fetch_sub(&o->ready, size);
 }
 
+void _gc_os_hugepages(os_mem_t *o, void *addr, size_t size) {
+  (void)o;
+#ifdef MADV_HUGEPAGE
+  madvise(addr, size, MADV_HUGEPAGE); /* EINVAL without THP: fine */
+#else
+  (void)addr;
+  (void)size;
+#endif
+}
+
 void _gc_os_release(os_mem_t *o, void *addr, size_t size) {
   munmap(addr, size);
   atomic_fetch_sub(&o->reserved, size);

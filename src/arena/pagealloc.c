@@ -431,7 +431,7 @@ static uintptr_t pages_find(const pages_t *p, size_t n, uintptr_t *ff) {
     size_t jend = l ? j + 8 : ((p->end - 1) >> sh) + 1;
     if ((sa >> sh) >= j && (sa >> sh) < jend) j = sa >> sh;
     uintptr_t found;
-    size_t child, first;
+    size_t child = 0, first = PAGES_NONE;
     int r = pages_scan_level(p, l, j, jend, n, &found, &child, &first);
     if (on_path && first != PAGES_NONE && ((uintptr_t)first << sh) > *ff)
       *ff = (uintptr_t)first << sh;

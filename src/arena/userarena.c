@@ -23,11 +23,19 @@
  * A fresh reservation enters as one READY chunk.  A LIVE chunk is mapped
  * read-write when taken, so its memory is always zero when handed out.
  *
- * Chunk layout:  [base, lo)    pointerful objects, bump-allocated upward
- *                [lo, hi)      free
- *                [hi, limit)   noscan objects, bump-allocated downward
- *                [limit, end)  pointer bitmap: bytes/64, 1 bit per word of
- *                              the chunk, set at allocation from the type map
+ * Chunk layout:  [base, limit)  pointer bitmap: bytes/64, 1 bit per word of
+ *                               the chunk, set at allocation from the type
+ *                               map (limit = the first object byte)
+ *                [limit, lo)    objects; pointerful ones bump upward
+ *                [lo, hi)       free window
+ *                [hi, wtop)     noscan objects, bumped downward
+ *                [wtop, end)    not yet opened
+ * The window starts as [limit, base + 2 MiB) on small pages, so a small
+ * arena costs a few pages of RSS.  When it runs out, the rest of the chunk
+ * is opened as one window (lo jumps to wtop if noscan objects sit below
+ * it) and hinted for transparent huge pages: first touch of a 4 KiB page
+ * costs ~1.5 us on some VMs, of a 2 MiB page ~40 us.  Scanning reads the
+ * bitmap over [limit, lo); noscan objects and gaps there have zero bits.
  * Objects larger than a unit's usable part get a multi-unit chunk; of the
  * new and the current chunk, the arena keeps bumping in the one with more
  * room (so a big object never strands a nearly empty chunk).  The current
@@ -68,6 +76,7 @@
 #define UA_LIVE 0x75617231u  /* "uar1" */
 #define UA_FREED 0x75617230u /* "uar0" */
 #define UA_HINT_OFFSET ((uintptr_t)1 << 37)
+#define UA_FIRST_WINDOW ((size_t)2 << 20) /* small pages below, huge above */
 
 enum uarena_cstate { UA_READY = 0, UA_LIVE_CHUNK = 1, UA_QUARANTINED = 2 };
 
@@ -75,6 +84,7 @@ enum uarena_cstate { UA_READY = 0, UA_LIVE_CHUNK = 1, UA_QUARANTINED = 2 };
 typedef struct uarena_chunk {
   struct gc_arena *owner;  /* LIVE: the arena */
   uintptr_t lo, hi;        /* bump pointers while not the current chunk */
+  uintptr_t wtop;          /* top of the opened window (see layout) */
   uint64_t qepoch;         /* mark_epoch when quarantined */
   atomic_int seen;         /* QUARANTINED: a marker found a pointer in it */
   _Atomic uint8_t cstate;  /* enum uarena_cstate */
@@ -84,8 +94,7 @@ typedef struct uarena_chunk {
 
 struct gc_arena {
   uintptr_t lo, hi;        /* [owner] current chunk's bump pointers */
-  uintptr_t base;          /* [owner] current chunk's first byte */
-  uint64_t *bits;          /* [owner] current chunk's pointer bitmap */
+  uintptr_t base;          /* [owner] current chunk's first byte: bitmap */
   uint32_t magic;          /* UA_LIVE, UA_FREED (0 once recycled) */
   gc_heap_t *heap;
   gc_span_t *cur;          /* current chunk, NULL before the first one */
@@ -96,6 +105,7 @@ struct gc_arena {
 /* --------------------------------------------------------------- helpers */
 
 static size_t chunk_bytes(const gc_span_t *s) { return s->npages * GCH_PAGE_SIZE; }
+static uintptr_t chunk_end(const gc_span_t *s) { return s->base + chunk_bytes(s); }
 
 static void ulist_push(gc_span_t **head, gc_span_t *s) {
   s->prev = NULL;
@@ -336,10 +346,11 @@ static void uarena_chunk_attach(struct uarena_heap *ua, gc_arena_t *a,
                                 gc_span_t *s) {
   size_t bytes = chunk_bytes(s);
   uarena_chunk_t *c = UA_CHUNK(s);
-  s->limit = s->base + bytes - UARENA_BITMAP_BYTES(bytes);
+  s->limit = s->base + UARENA_BITMAP_BYTES(bytes);
   c->owner = a;
-  c->lo = s->base;
-  c->hi = s->limit;
+  c->lo = s->limit;
+  c->wtop = GCH_MAX(s->limit, GCH_MIN(s->base + UA_FIRST_WINDOW, chunk_end(s)));
+  c->hi = c->wtop;
   atomic_store(&c->seen, 0);
   atomic_store(&c->cstate, UA_LIVE_CHUNK);
   ulist_push(&a->chunks, s);
@@ -390,41 +401,88 @@ static void uarena_chunk_quarantine(gc_heap_t *h, gc_span_t *s) {
 /* ------------------------------------------------------------ allocation */
 
 static bool uarena_can_collect(gc_heap_t *h, gc_thread_t *t) {
-  return h->config.gc_percent >= 0 && !atomic_load(&h->collecting) &&
-         !t->in_callback;
+  return !atomic_load(&h->collecting) && !t->in_callback;
 }
 
-/* Enough freed address space waits: a cycle lets it be reused. */
+/* Enough freed address space waits: a cycle lets it be reused (unless
+ * automatic collection is off; then gc_collect does it). */
 static void uarena_maybe_collect(gc_heap_t *h, gc_thread_t *t) {
   size_t q = atomic_load_explicit(&h->uarena->nquarantined, memory_order_relaxed);
-  if (q >= UARENA_QUARANTINE_TRIGGER && uarena_can_collect(h, t))
+  if (q >= UARENA_QUARANTINE_TRIGGER && h->config.gc_percent >= 0 &&
+      uarena_can_collect(h, t))
     _gc_collect_internal(h, t, false);
 }
 
-/* Bump-allocate in s, a chunk of a with room, then keep as current
- * whichever of s and the current chunk has more room. */
-static void *uarena_alloc_in(gc_arena_t *a, gc_span_t *s, size_t size,
-                             const gc_type_t *type, size_t n, bool noscan) {
+/* Where a chunk's bump pointers live: the arena record for the current
+ * chunk, the chunk record otherwise. */
+static void uarena_window(gc_arena_t *a, gc_span_t *s, uintptr_t **lo,
+                          uintptr_t **hi) {
+  *lo = s == a->cur ? &a->lo : &UA_CHUNK(s)->lo;
+  *hi = s == a->cur ? &a->hi : &UA_CHUNK(s)->hi;
+}
+
+/* Free bytes of s: the window plus what is not opened yet. */
+static size_t uarena_room(gc_arena_t *a, gc_span_t *s) {
+  uintptr_t *lo, *hi;
+  uarena_window(a, s, &lo, &hi);
+  return (*hi - *lo) + (chunk_end(s) - UA_CHUNK(s)->wtop);
+}
+
+/* Open the rest of s as the window, on huge pages, if size then fits;
+ * false otherwise.  The free part of the old window is kept when no noscan
+ * object sits above it, else skipped (it stays zero, no pointer bits). */
+static bool uarena_open_rest(gc_heap_t *h, gc_arena_t *a, gc_span_t *s,
+                             size_t size) {
   uarena_chunk_t *c = UA_CHUNK(s);
-  uintptr_t p;
-  if (noscan) {
-    c->hi -= size;
-    p = c->hi;
-  } else {
-    p = c->lo;
-    c->lo += size;
-    uarena_set_bits((uint64_t *)s->limit, (p - s->base) / 8, type, n);
-  }
-  if (a->cur && a->hi - a->lo >= c->hi - c->lo) return (void *)p;
+  uintptr_t end = chunk_end(s), *lo, *hi;
+  if (c->wtop == end) return false;
+  uarena_window(a, s, &lo, &hi);
+  uintptr_t new_lo = *hi != c->wtop ? c->wtop : *lo;
+  if (size > end - new_lo) return false;
+  *lo = new_lo;
+  *hi = end;
+  _gc_os_hugepages(&h->os, (void *)c->wtop, end - c->wtop);
+  c->wtop = end;
+  return true;
+}
+
+/* Bump-allocate size bytes in the window [*lo, *hi) of the chunk at base
+ * (the caller checked the room). */
+GCH_INLINE uintptr_t uarena_bump(uintptr_t *lo, uintptr_t *hi, uintptr_t base,
+                                 size_t size, const gc_type_t *type, size_t n,
+                                 bool noscan) {
+  if (noscan) return *hi -= size;
+  uintptr_t p = *lo;
+  *lo = p + size;
+  uarena_set_bits((uint64_t *)base, (p - base) / 8, type, n);
+  return p;
+}
+
+/* Make s the current chunk unless the current one has more room. */
+static void uarena_pick_current(gc_arena_t *a, gc_span_t *s) {
+  if (a->cur == s || (a->cur && uarena_room(a, a->cur) >= uarena_room(a, s)))
+    return;
   if (a->cur) {
     UA_CHUNK(a->cur)->lo = a->lo;
     UA_CHUNK(a->cur)->hi = a->hi;
   }
   a->cur = s;
-  a->lo = c->lo;
-  a->hi = c->hi;
+  a->lo = UA_CHUNK(s)->lo;
+  a->hi = UA_CHUNK(s)->hi;
   a->base = s->base;
-  a->bits = (uint64_t *)s->limit;
+}
+
+/* Allocate in s (which has room for size once opened), then pick the
+ * current chunk. */
+static void *uarena_alloc_in(gc_heap_t *h, gc_arena_t *a, gc_span_t *s,
+                             size_t size, const gc_type_t *type, size_t n,
+                             bool noscan) {
+  uintptr_t *lo, *hi;
+  uarena_window(a, s, &lo, &hi);
+  if (size > *hi - *lo) uarena_open_rest(h, a, s, size);
+  uarena_window(a, s, &lo, &hi);
+  uintptr_t p = uarena_bump(lo, hi, s->base, size, type, n, noscan);
+  uarena_pick_current(a, s);
   return (void *)p;
 }
 
@@ -437,6 +495,9 @@ static GCH_NOINLINE void *uarena_alloc_slow(gc_arena_t *a, size_t size,
     _gc_set_error(h, NULL, GCH_ENOTATTACHED);
     return NULL;
   }
+  /* The current chunk may still have an unopened tail. */
+  if (a->cur && uarena_open_rest(h, a, a->cur, size))
+    return (void *)uarena_bump(&a->lo, &a->hi, a->base, size, type, n, noscan);
   gc_safepoint(h);
   uarena_maybe_collect(h, t);
   size_t npages = uarena_pages_for(size);
@@ -451,7 +512,7 @@ static GCH_NOINLINE void *uarena_alloc_slow(gc_arena_t *a, size_t size,
     _gc_set_error(h, t, err);
     return NULL;
   }
-  return uarena_alloc_in(a, s, size, type, n, noscan);
+  return uarena_alloc_in(h, a, s, size, type, n, noscan);
 }
 
 /* The error for a NULL, freed or foreign arena handle (or NULL type). */
@@ -481,7 +542,7 @@ GCH_API void *gc_arena_alloc(gc_arena_t *a, const gc_type_t *type, size_t n) {
   uintptr_t p = a->lo;
   if (gch_likely(size <= a->hi - p)) {
     a->lo = p + size;
-    uarena_set_bits(a->bits, (p - a->base) / 8, type, n);
+    uarena_set_bits((uint64_t *)a->base, (p - a->base) / 8, type, n);
     return (void *)p;
   }
   return uarena_alloc_slow(a, size, type, n, false);
@@ -563,7 +624,6 @@ GCH_API gc_result_t gc_arena_free(gc_arena_t *a) {
   }
   a->cur = NULL;
   a->lo = a->hi = a->base = 0;
-  a->bits = NULL;
   if (a->prev) a->prev->next = a->next;
   else ua->live = a->next;
   if (a->next) a->next->prev = a->prev;
@@ -606,12 +666,14 @@ static void uarena_bounds(const gc_arena_t *a, gc_span_t *s, uintptr_t *lo,
   }
 }
 
-/* Shade every pointer word in [base, lo) of a chunk. */
-static void uarena_scan(gc_heap_t *h, gcwork_t *w, uintptr_t base,
-                        uintptr_t lo, const uint64_t *bits) {
-  const uintptr_t *words = (const uintptr_t *)base;
-  size_t nw = (lo - base) / 8;
-  for (size_t i = 0; i < nw; i += 64) {
+/* Shade every pointer word of chunk s below lo (its bitmap is at base;
+ * the bitmap's own words have no bits set). */
+static void uarena_scan(gc_heap_t *h, gcwork_t *w, const gc_span_t *s,
+                        uintptr_t lo) {
+  const uintptr_t *words = (const uintptr_t *)s->base;
+  const uint64_t *bits = (const uint64_t *)s->base;
+  size_t nw = (lo - s->base) / 8;
+  for (size_t i = (s->limit - s->base) / 8; i < nw; i += 64) {
     uint64_t m = bits[i / 64];
     if (nw - i < 64) m &= ((uint64_t)1 << (nw - i)) - 1;
     while (m) {
@@ -620,19 +682,25 @@ static void uarena_scan(gc_heap_t *h, gcwork_t *w, uintptr_t base,
       if (v) _gc_mark_value(h, w, v);
     }
   }
-  w->scan_bytes += lo - base;
+  w->scan_bytes += lo - s->limit;
 }
 
 void _gc_userarena_mark_roots(gc_heap_t *h, gcwork_t *w) {
   struct uarena_heap *ua = h->uarena;
   _gc_lock(&ua->lock);
-  ua->mark_epoch++;
+  /* Once per cycle: a second root scan in the same cycle (checkmark) must
+   * not make chunks freed during this mark look older than it. */
+  uint64_t cycle = atomic_load(&h->cycles) + 1;
+  if (ua->epoch_cycle != cycle) {
+    ua->epoch_cycle = cycle;
+    ua->mark_epoch++;
+  }
   for (gc_arena_t *a = ua->live; a; a = a->next) {
     for (gc_span_t *s = a->chunks; s; s = s->next) {
       uintptr_t lo, hi;
       uarena_bounds(a, s, &lo, &hi);
-      uarena_scan(h, w, s->base, lo, (const uint64_t *)s->limit);
-      w->marked_bytes += (lo - s->base) + (s->limit - hi);
+      uarena_scan(h, w, s, lo);
+      w->marked_bytes += (lo - s->limit) + (UA_CHUNK(s)->wtop - hi);
     }
   }
   _gc_unlock(&ua->lock);
@@ -725,7 +793,7 @@ static int uarena_check_chunk(gc_heap_t *h, gc_span_t *s, int cs, char *msg,
 /* Pointer words of a live chunk: NULL, outside the heap, or an object. */
 static int uarena_check_words(gc_heap_t *h, gc_span_t *s, uintptr_t lo,
                               char *msg, size_t len) {
-  const uint64_t *bits = (const uint64_t *)s->limit;
+  const uint64_t *bits = (const uint64_t *)s->base;
   const uintptr_t *words = (const uintptr_t *)s->base;
   size_t nw = (lo - s->base) / 8;
   for (size_t i = 0; i < nw; i++) {
@@ -755,8 +823,9 @@ static int uarena_check_live(gc_heap_t *h, char *msg, size_t len,
       cur_found |= s == a->cur;
       *bytes += chunk_bytes(s);
       if (uarena_check_chunk(h, s, UA_LIVE_CHUNK, msg, len)) return 1;
-      if (UA_CHUNK(s)->owner != a || lo < s->base || lo > hi || hi > s->limit ||
-          lo % 8 || hi % 8)
+      uintptr_t wtop = UA_CHUNK(s)->wtop;
+      if (UA_CHUNK(s)->owner != a || lo < s->limit || lo > hi || hi > wtop ||
+          wtop > chunk_end(s) || lo % 8 || hi % 8)
         return uarena_bad_check(msg, len, "user-arena chunk %p: bad owner or "
                                 "bounds", (void *)s->base);
       if (uarena_check_words(h, s, lo, msg, len)) return 1;

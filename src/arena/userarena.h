@@ -43,7 +43,8 @@ struct uarena_heap {
   gc_span_t *quarantine;      /* freed chunks, faulting, awaiting a cycle */
   gc_span_t *ready;           /* reusable address space, faulting */
   uintptr_t hint;             /* next address to reserve at */
-  uint64_t mark_epoch;        /* mark phases started */
+  uint64_t mark_epoch;        /* cycles whose mark has begun */
+  uint64_t epoch_cycle;       /* h->cycles + 1 when mark_epoch last rose */
   /* statistics */
   size_t live_bytes, quar_bytes, ready_bytes;
   uint64_t live_chunks, quar_chunks, narenas, released_chunks;

@@ -146,6 +146,18 @@ static bool fin_marked(gc_heap_t *h, uintptr_t addr) {
   return bit_get(s->mark_bits, span_obj_index(s, addr));
 }
 
+/* Mark the object at addr without scanning it (what it points to is
+ * marked already).  The bytes count as marked. */
+static void fin_mark_black(gc_heap_t *h, gcwork_t *w, uintptr_t addr) {
+  gc_span_t *s = span_of(h, addr);
+  size_t idx = span_obj_index(s, addr);
+  _Atomic uint64_t *word = (_Atomic uint64_t *)&s->mark_bits[idx >> 6];
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if (atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit) return;
+  w->marked_objects++;
+  w->marked_bytes += s->elemsize;
+}
+
 /* Mark what the object at addr points to, leaving the object white. */
 static void fin_scan_referents(gc_heap_t *h, gcwork_t *w, uintptr_t addr) {
   gc_span_t *s = span_of(h, addr);
@@ -169,23 +181,42 @@ static void fin_clear_weak(gc_heap_t *h, gc_span_t *s, special_t *r) {
 void _gc_fin_mark_ready(gc_heap_t *h, gcwork_t *w) {
   specials_t *sp = h->gc->sp;
   special_t *head = &sp->lists[SPECIAL_FINALIZER], *r, *next;
-  for (r = head->gnext; r != head; r = r->gnext)
-    if (!fin_marked(h, r->addr)) fin_scan_referents(h, w, r->addr);
-  _gc_mark_drain(h, w);
-  size_t ready = 0;
+  special_t cand; /* armed finalizers whose objects were unmarked */
+  cand.gnext = cand.gprev = &cand;
+  /* One pass: shade each ctx (a root); for an unmarked object mark what
+   * it points to and set it aside.  An object marked later in the pass
+   * was scanned for nothing, which is harmless: what decides readiness is
+   * the mark bit after the drain, and every object still unmarked then
+   * was unmarked when visited, so what it reaches is marked. */
   for (r = head->gnext; r != head; r = next) {
     next = r->gnext;
+    __builtin_prefetch(next->gnext); /* records are scattered: hide misses */
+    _gc_mark_value(h, w, (uintptr_t)r->u.fin.ctx);
     if (fin_marked(h, r->addr)) continue;
+    fin_scan_referents(h, w, r->addr);
+    _gc_special_list_remove(r);
+    _gc_special_list_push(&cand, r);
+  }
+  _gc_mark_drain(h, w);
+  /* Still unmarked: ready.  What they reach is marked, so marking them
+   * needs no scan.  The others go back to the armed list. */
+  size_t ready = 0;
+  for (r = cand.gnext; r != &cand; r = next) {
+    next = r->gnext;
+    __builtin_prefetch(next->gnext);
+    _gc_special_list_remove(r);
+    if (fin_marked(h, r->addr)) {
+      _gc_special_list_push(head, r);
+      continue;
+    }
     gc_span_t *s = span_of(h, r->addr);
     fin_clear_weak(h, s, r); /* before the object is revived */
     _gc_special_unlink(h, s, r);
     _gc_fin_enqueue(h, r);
-    _gc_mark_value(h, w, r->addr);
+    fin_mark_black(h, w, r->addr);
     ready++;
   }
-  if (!ready) return;
-  _gc_mark_drain(h, w);
-  _gc_fin_wake(h);
+  if (ready) _gc_fin_wake(h);
 }
 
 /* ----------------------------------------------------------------- queue */
@@ -202,44 +233,57 @@ void _gc_fin_enqueue(gc_heap_t *h, special_t *r) {
   else sp->cleanup_queued++;
 }
 
-/* The next queued record, moved to the running list (still a root). */
-static special_t *fin_take(specials_t *sp) {
+/* Functions are taken from the queue a batch at a time (one lock round
+ * trip per batch, not per function). */
+#define FIN_BATCH 64
+
+/* Up to FIN_BATCH queued records, moved to the running list (so they are
+ * still roots while they run); returns how many. */
+static size_t fin_take(specials_t *sp, special_t **batch) {
+  size_t n = 0;
   _gc_lock(&sp->lock);
-  special_t *r = sp->queue;
-  if (r) {
+  while (n < FIN_BATCH && sp->queue) {
+    special_t *r = sp->queue;
     sp->queue = r->next;
-    if (!sp->queue) sp->queue_tail = NULL;
     r->next = NULL;
     _gc_special_list_push(&sp->running, r);
+    batch[n++] = r;
   }
+  if (!sp->queue) sp->queue_tail = NULL;
   _gc_unlock(&sp->lock);
-  return r;
+  return n;
 }
 
-static void fin_done(gc_heap_t *h, specials_t *sp, special_t *r) {
+static void fin_done(gc_heap_t *h, specials_t *sp, special_t **batch, size_t n) {
   _gc_lock(&sp->lock);
-  _gc_special_list_remove(r);
-  if (r->kind == SPECIAL_FINALIZER) sp->fin_run++;
-  else sp->cleanup_run++;
-  _gc_special_free(h, r);
+  for (size_t i = 0; i < n; i++) {
+    special_t *r = batch[i];
+    _gc_special_list_remove(r);
+    if (r->kind == SPECIAL_FINALIZER) sp->fin_run++;
+    else sp->cleanup_run++;
+    _gc_special_free(h, r);
+  }
   _gc_unlock(&sp->lock);
 }
 
 /* Run queued functions on thread t until the queue is empty. */
 static size_t fin_run_queue(gc_heap_t *h, gc_thread_t *t) {
   specials_t *sp = h->gc->sp;
-  size_t n = 0;
-  special_t *r;
-  while ((r = fin_take(sp)) != NULL) {
+  special_t *batch[FIN_BATCH];
+  size_t total = 0, n;
+  while ((n = fin_take(sp, batch)) != 0) {
     t->in_finalizer++;
-    if (r->kind == SPECIAL_FINALIZER) r->u.fin.fn(h, (void *)r->addr, r->u.fin.ctx);
-    else r->u.cleanup.fn(r->u.cleanup.arg);
+    for (size_t i = 0; i < n; i++) {
+      special_t *r = batch[i];
+      if (r->kind == SPECIAL_FINALIZER) r->u.fin.fn(h, (void *)r->addr, r->u.fin.ctx);
+      else r->u.cleanup.fn(r->u.cleanup.arg);
+    }
     t->in_finalizer--;
-    fin_done(h, sp, r);
-    n++;
+    fin_done(h, sp, batch, n);
+    total += n;
     gc_safepoint(h);
   }
-  return n;
+  return total;
 }
 
 GCH_API size_t gc_run_finalizers(gc_heap_t *h) {

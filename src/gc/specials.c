@@ -62,13 +62,44 @@ int _gc_specials_init(gc_heap_t *h) {
 
 /* --------------------------------------------------------------- records */
 
+/* Records move between the fixalloc (under h->lock) and a small cache
+ * (under the special lock) in batches, so that h->lock is not taken for
+ * every record. */
+#define SPECIAL_CACHE_BATCH 32
+#define SPECIAL_CACHE_MAX (4 * SPECIAL_CACHE_BATCH)
+
+static void special_cache_fill(gc_heap_t *h, specials_t *sp) {
+  _gc_lock(&h->lock);
+  for (int i = 0; i < SPECIAL_CACHE_BATCH; i++) {
+    special_t *r = _gc_fixalloc_alloc(&sp->records);
+    if (!r) break;
+    r->next = sp->cache;
+    sp->cache = r;
+    sp->ncache++;
+  }
+  _gc_unlock(&h->lock);
+}
+
+static void special_cache_trim(gc_heap_t *h, specials_t *sp) {
+  _gc_lock(&h->lock);
+  while (sp->ncache > SPECIAL_CACHE_MAX - SPECIAL_CACHE_BATCH) {
+    special_t *r = sp->cache;
+    sp->cache = r->next;
+    sp->ncache--;
+    _gc_fixalloc_free(&sp->records, r);
+  }
+  _gc_unlock(&h->lock);
+}
+
 special_t *_gc_special_new(gc_heap_t *h, uintptr_t addr, uint8_t kind) {
   specials_t *sp = h->gc->sp;
   _gc_lock_assert_held(&sp->lock);
-  _gc_lock(&h->lock);
-  special_t *r = _gc_fixalloc_alloc(&sp->records);
-  _gc_unlock(&h->lock);
+  if (!sp->cache) special_cache_fill(h, sp);
+  special_t *r = sp->cache;
   if (!r) return NULL;
+  sp->cache = r->next;
+  sp->ncache--;
+  memset(r, 0, sizeof *r);
   r->addr = addr;
   r->kind = kind;
   return r;
@@ -77,9 +108,9 @@ special_t *_gc_special_new(gc_heap_t *h, uintptr_t addr, uint8_t kind) {
 void _gc_special_free(gc_heap_t *h, special_t *r) {
   specials_t *sp = h->gc->sp;
   _gc_lock_assert_held(&sp->lock);
-  _gc_lock(&h->lock);
-  _gc_fixalloc_free(&sp->records, r);
-  _gc_unlock(&h->lock);
+  r->next = sp->cache;
+  sp->cache = r;
+  if (++sp->ncache > SPECIAL_CACHE_MAX) special_cache_trim(h, sp);
 }
 
 void _gc_special_list_push(special_t *head, special_t *r) {
@@ -329,10 +360,8 @@ void _gc_specials_wait_swept(gc_heap_t *h) {
 
 static void special_shade_list(gc_heap_t *h, gcwork_t *w, special_t *head) {
   for (special_t *r = head->gnext; r != head; r = r->gnext) {
+    __builtin_prefetch(r->gnext->gnext);
     switch (r->kind) {
-    case SPECIAL_FINALIZER:
-      _gc_mark_value(h, w, (uintptr_t)r->u.fin.ctx);
-      break;
     case SPECIAL_WEAK:
       _gc_mark_value(h, w, (uintptr_t)r->u.weak.cell);
       break;
@@ -355,8 +384,8 @@ static void special_shade_pending(gc_heap_t *h, gcwork_t *w, special_t *r) {
   }
 }
 
+/* Finalizers' ctx values are shaded by _gc_fin_mark_ready, in its pass. */
 static void special_shade_roots(gc_heap_t *h, specials_t *sp, gcwork_t *w) {
-  special_shade_list(h, w, &sp->lists[SPECIAL_FINALIZER]);
   special_shade_list(h, w, &sp->lists[SPECIAL_WEAK]);
   special_shade_list(h, w, &sp->lists[SPECIAL_CLEANUP]);
   for (special_t *r = sp->queue; r; r = r->next) special_shade_pending(h, w, r);
@@ -379,7 +408,7 @@ void _gc_specials_mark(gc_heap_t *h, gcwork_t *w) {
 void _gc_specials_stats(gc_heap_t *h, gc_stats_t *out) {
   specials_t *sp = h->gc->sp;
   _gc_lock(&sp->lock);
-  out->specials = sp->records.inuse;
+  out->specials = sp->records.inuse - sp->ncache;
   out->finalizers_queued = sp->fin_queued;
   out->finalizers_run = sp->fin_run;
   out->cleanups_queued = sp->cleanup_queued;

@@ -104,6 +104,8 @@ typedef struct special_hint {
 typedef struct specials {
   gch_lock_t lock;          /* "speciallock": see specials.c */
   fixalloc_t records;       /* [lock, then h->lock] special_t records */
+  special_t *cache;         /* [lock] free records kept back from records */
+  size_t ncache;
   special_t lists[SPECIAL_NKINDS]; /* [lock] sentinels: armed records by
                                      * kind (finalizer, weak, cleanup) */
   special_t *queue, *queue_tail;   /* [lock] finalizers/cleanups to run */

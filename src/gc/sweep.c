@@ -49,7 +49,7 @@ void _gc_sweep_span(gc_heap_t *h, gc_span_t *s) {
   s->mark_bits = old;
   memset(s->mark_bits, 0, words * sizeof(uint64_t));
   s->alloc_count = (uint16_t)marked;
-  s->freeindex = 0;
+  span_set_freeindex(s, 0);
   _gc_span_refill_cache(s);
   atomic_fetch_add(&h->swept_spans, 1);
 }

@@ -120,7 +120,7 @@ GCH_API void *gc_weak_get(gc_heap_t *h, gc_weak_t *w) {
     gc_span_t *s = span_of(h, p);
     if (s && _gc_special_span_swept(h, s)) {
       if (atomic_load_explicit(&w->target, memory_order_acquire) != p) continue;
-      if (gch_unlikely(h->pub.barrier_on))
+      if (gch_unlikely(heap_marking(h)))
         _gc_mark_value(h, _gc_thread_work(h, t), p);
       return (void *)p;
     }

@@ -8,7 +8,8 @@
  *     overflow, hard limit, unattached thread -- each a clear error;
  *  3. arena objects holding the only pointer to GC objects (small chains
  *     and a 16 MiB dedicated-chunk array) keep them alive across cycles
- *     full of garbage; after gc_arena_free they are collected;
+ *     full of garbage; after gc_arena_free they are collected; the same
+ *     past a chunk's first 2 MiB window (mixed pointerful/noscan objects);
  *  4. GC objects and precise roots pointing into a live or freed arena are
  *     not errors (debug builds throw on dangling precise roots);
  *  5. quarantine: a freed chunk is not reused while a heap object (or a
@@ -21,7 +22,10 @@
  *  8. threads: four threads with their own arenas while collections run;
  *  9. gc_verify reports a dangling pointer stored in an arena;
  * 10. the trace line shows arena MB; the concurrent mode keeps arena
- *     referents alive under GCHEAP_DEBUG=checkmark.
+ *     referents alive under GCHEAP_DEBUG=checkmark;
+ * 11. robustness: every OS call of a chunk acquisition failing in turn
+ *     (GCH_ENOMEM, then recovery), two heaps side by side, destroying a
+ *     heap with live arenas.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "heap.h" /* internal: the OS layer's failure injection */
 #include "testutil.h"
 
 #define MiB ((size_t)1 << 20)
@@ -295,6 +300,42 @@ static void test_keepalive(void) {
   CHECK_EQ(gc_heap_destroy(h), GCH_OK);
 }
 
+/* Mixed objects past the first 2 MiB window of a chunk: the rest of the
+ * chunk is opened (lo skips the noscan objects' part of the window) and
+ * objects there are scanned like the rest. */
+static void test_window(void) {
+  gc_heap_t *h = quiet_heap(100);
+  types_t t = make_types(h);
+  gc_arena_t *a = gc_arena_new(h);
+  REQUIRE(a);
+  enum { N = 60000, EVERY = 1000 };
+  anode_t *keep[N / EVERY];
+  anode_t *first = NULL, *last = NULL;
+  for (int i = 0; i < N; i++) {
+    anode_t *n = gc_arena_alloc(a, t.anode, 1);
+    char *b = gc_arena_alloc_bytes(a, 40);
+    REQUIRE(n && b);
+    b[39] = 1;
+    if (!first) first = n;
+    last = n;
+    n->x = (uint64_t)i;
+    if (i % EVERY == 0)
+      make_chain(h, &t, n, &(keep[i / EVERY] = n)->g, 5, (uint64_t)i);
+  }
+  CHECK((char *)last - (char *)first > (ptrdiff_t)(2 * MiB)); /* crossed */
+  CHECK_EQ(test_stats(h).arena_chunks_live, 1);
+  for (int round = 0; round < 3; round++) {
+    churn(h, &t, 50000);
+    CHECK_EQ(gc_collect(h), GCH_OK);
+  }
+  for (int k = 0; k < N / EVERY; k++)
+    CHECK(keep[k]->x == (uint64_t)k * EVERY &&
+          chain_ok(h, keep[k]->g, 5, (uint64_t)k * EVERY));
+  CHECK_EQ(gc_verify(h, stderr), GCH_OK);
+  CHECK_EQ(gc_arena_free(a), GCH_OK);
+  CHECK_EQ(gc_heap_destroy(h), GCH_OK);
+}
+
 /* ------------------------------------------- 4. heap pointers into arenas */
 
 static void test_heap_into_arena(void) {
@@ -332,7 +373,13 @@ typedef struct holder {
   void *p;
 } holder_t;
 
-static int in_chunk(const void *p, uintptr_t base) {
+static int in_chunk_any(const void *p, const void *q) {
+  return ((uintptr_t)p >> 23) == ((uintptr_t)q >> 23);
+}
+
+/* p lies in the 8 MiB chunk holding q. */
+static int in_chunk(const void *p, uintptr_t q) {
+  uintptr_t base = q & ~(uintptr_t)(CHUNK - 1);
   return (uintptr_t)p >= base && (uintptr_t)p < base + CHUNK;
 }
 
@@ -350,8 +397,8 @@ static void test_quarantine(void) {
   gc_arena_t *a = gc_arena_new(h);
   anode_t *pa = gc_arena_alloc(a, t.anode, 1);
   REQUIRE(a && pa);
-  uintptr_t x = (uintptr_t)pa; /* first pointerful object: the chunk base */
-  CHECK(x % CHUNK == 0);
+  uintptr_t x = (uintptr_t)pa; /* first object: just past the chunk's bitmap */
+  CHECK_EQ(x % CHUNK, CHUNK / 64);
   gc_write(h, root[0], &root[0]->p, &pa->x); /* interior pointer */
   CHECK_EQ(gc_arena_free(a), GCH_OK);
   CHECK_EQ(gc_collect(h), GCH_OK);
@@ -676,11 +723,68 @@ static void test_concurrent(void) {
   CHECK_EQ(gc_heap_destroy(h), GCH_OK);
 }
 
+/* ------------------------------------------------------- 11. robustness */
+
+static void test_os_failures(void) {
+  int failed = 0, succeeded = 0;
+  for (long k = 1; k <= 12; k++) {
+    gc_heap_t *h = quiet_heap(-1);
+    types_t t = make_types(h);
+    gc_arena_t *a = gc_arena_new(h);
+    REQUIRE(a);
+    _gc_os_fail_after(&h->os, k);
+    void *p = gc_arena_alloc(a, t.anode, 1);
+    _gc_os_fail_after(&h->os, 0);
+    if (p) {
+      succeeded++;
+    } else {
+      failed++;
+      CHECK_EQ(gc_last_error(h), GCH_ENOMEM);
+    }
+    anode_t *q = gc_arena_alloc(a, t.anode, 10); /* works again */
+    CHECK(q != NULL && q[9].x == 0);
+    CHECK_EQ(gc_verify(h, stderr), GCH_OK);
+    CHECK_EQ(gc_arena_free(a), GCH_OK);
+    CHECK_EQ(gc_collect(h), GCH_OK);
+    CHECK_EQ(gc_verify(h, stderr), GCH_OK);
+    CHECK_EQ(gc_heap_destroy(h), GCH_OK);
+  }
+  CHECK(failed >= 3 && succeeded >= 1); /* reserve, index, map all failed */
+}
+
+static void test_two_heaps(void) {
+  gc_heap_t *h[2] = {quiet_heap(-1), quiet_heap(-1)};
+  types_t t[2] = {make_types(h[0]), make_types(h[1])};
+  gc_arena_t *a[2];
+  anode_t *n[2];
+  for (int i = 0; i < 2; i++) {
+    a[i] = gc_arena_new(h[i]);
+    n[i] = a[i] ? gc_arena_alloc(a[i], t[i].anode, 1) : NULL;
+    REQUIRE(n[i]);
+    make_chain(h[i], &t[i], n[i], &n[i]->g, 10, (uint64_t)i * 100);
+  }
+  CHECK(!in_chunk_any(n[0], n[1]));
+  for (int i = 0; i < 2; i++) {
+    churn(h[i], &t[i], 20000);
+    CHECK_EQ(gc_collect(h[i]), GCH_OK);
+    CHECK(chain_ok(h[i], n[i]->g, 10, (uint64_t)i * 100));
+    CHECK(gc_base(h[1 - i], n[i]->g) == NULL); /* not the other heap's */
+  }
+  CHECK_EQ(gc_arena_free(a[0]), GCH_OK);
+  CHECK_EQ(test_stats(h[1]).arena_chunks_live, 1);
+  CHECK_EQ(test_stats(h[0]).arena_chunks_quarantined, 1);
+  /* h[1] is destroyed with its arena live: its memory goes with the heap */
+  CHECK(gc_arena_alloc_bytes(a[1], 20 * MiB) != NULL);
+  CHECK_EQ(gc_heap_destroy(h[1]), GCH_OK);
+  CHECK_EQ(gc_heap_destroy(h[0]), GCH_OK);
+}
+
 int main(int argc, char **argv) {
   test_seed(argc, argv);
   test_basics();
   test_bad_input();
   test_keepalive();
+  test_window();
   test_heap_into_arena();
   test_quarantine();
   test_fault();
@@ -689,5 +793,7 @@ int main(int argc, char **argv) {
   test_verify();
   test_trace();
   test_concurrent();
+  test_os_failures();
+  test_two_heaps();
   return test_done("test_userarena");
 }

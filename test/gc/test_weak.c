@@ -284,13 +284,17 @@ static void test_threads(void) {
   REQUIRE(gc_root_add(h, th.live, sizeof th.live, GCH_ROOT_PRECISE) == GCH_OK);
   REQUIRE(gc_root_add(h, th.live_w, sizeof th.live_w, GCH_ROOT_PRECISE) == GCH_OK);
   REQUIRE(gc_root_add(h, th.dying_w, sizeof th.dying_w, GCH_ROOT_PRECISE) == GCH_OK);
+  void *tmp = NULL; /* gc_weak_new may collect: keep the target rooted */
+  REQUIRE(gc_root_add(h, &tmp, sizeof tmp, GCH_ROOT_PRECISE) == GCH_OK);
   for (int i = 0; i < NT; i++) {
     th.live[i] = new_obj(h, (uint64_t)i);
     th.live_w[i] = gc_weak_new(h, th.live[i]);
     /* Dying targets: referenced by nothing but their handles. */
-    th.dying_w[i] = gc_weak_new(h, new_obj(h, 5000u + (uint64_t)i));
+    tmp = new_obj(h, 5000u + (uint64_t)i);
+    th.dying_w[i] = gc_weak_new(h, tmp);
     REQUIRE(th.live_w[i] && th.dying_w[i]);
   }
+  tmp = NULL;
   pthread_t t[2];
   for (int i = 0; i < 2; i++) REQUIRE(pthread_create(&t[i], NULL, reader_main, NULL) == 0);
   /* Collect while the readers read: at least ROUNDS collections and at

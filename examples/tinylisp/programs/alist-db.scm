@@ -3,6 +3,9 @@
 ;; built from higher-order procedures: where, select, order-by, group-by,
 ;; join; updates mutate records in place with set-cdr! (barriered stores
 ;; into old objects).  A generated table of 3000 rows makes it sizeable.
+;;
+;; torture-interval: 1000  (test/lisp/run_programs.sh torture: collect every
+;; 1000 allocations instead of every 100; the live heap is large)
 
 (define (make-record fields values) (map cons fields values))
 (define (get record field)

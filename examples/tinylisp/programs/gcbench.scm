@@ -9,6 +9,9 @@
 ;; i, j).  The program allocates tens of megabytes against a live heap of
 ;; about two, so the collector has to run many times; run it with
 ;; GCHEAP_TRACE=1 to see one line per collection on stderr.
+;;
+;; torture-interval: 20000  (test/lisp/run_programs.sh torture: collect every
+;; 20000 allocations instead of every 100; the live heap is large)
 
 (define stretch-depth 15)
 (define long-lived-depth 13)

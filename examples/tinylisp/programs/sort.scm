@@ -3,6 +3,9 @@
 ;; list merge sort written with tail-recursive loops only (no recursion
 ;; deeper than log n), so it conses about three million pairs, nearly all
 ;; garbage soon after.
+;;
+;; torture-interval: 100000  (test/lisp/run_programs.sh torture: collect every
+;; 100000 allocations instead of every 100; the live heap is large)
 
 (define count 100000)
 

@@ -3,6 +3,9 @@
 ;; in-place reversal, binary search, prefix sums, a histogram, heap sort
 ;; and matrix multiplication with vectors of vectors.  vector-set! stores
 ;; go through the write barrier.
+;;
+;; torture-interval: 1000  (test/lisp/run_programs.sh torture: collect every
+;; 1000 allocations instead of every 100; the live heap is large)
 
 (define limit 100000)
 
