@@ -5,6 +5,8 @@
  * objects, in batches of 4 MiB of objects (the batch is one "region"):
  *   arena bytes   gc_arena_alloc_bytes; gc_arena_free + gc_arena_new per batch
  *   arena typed   gc_arena_alloc of a type whose word 0 is a pointer
+ *   arena bytes, 64 MiB regions: as arena bytes with 64 MiB batches (mostly
+ *                 on huge pages: see userarena.c)
  *   gc_malloc     gc_malloc(NOSCAN), objects dropped at once
  *   gc_alloc      gc_alloc of the typed object, dropped at once
  *   glibc         malloc, the batch's objects freed at the batch end
@@ -31,13 +33,22 @@
 
 /* ------------------------------------------------------ part 1: alloc */
 
-enum { A_ARENA_BYTES, A_ARENA_TYPED, A_GC_NOSCAN, A_GC_TYPED, A_GLIBC, NA };
-static const char *const aname[NA] = {"arena bytes", "arena typed",
-                                      "gc_malloc NOSCAN", "gc_alloc typed",
-                                      "glibc malloc (batch free)"};
+enum {
+  A_ARENA_BYTES,
+  A_ARENA_TYPED,
+  A_ARENA_BIG,
+  A_GC_NOSCAN,
+  A_GC_TYPED,
+  A_GLIBC,
+  NA
+};
+static const char *const aname[NA] = {
+    "arena bytes",        "arena typed",    "arena bytes, 64 MiB regions",
+    "gc_malloc NOSCAN",   "gc_alloc typed", "glibc malloc (batch free)"};
 static const size_t sizes[] = {16, 64, 256, 1024};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 #define BATCH_BYTES ((size_t)4 << 20)
+#define BIG_BATCH_BYTES ((size_t)64 << 20)
 
 typedef struct ajob {
   int variant;
@@ -65,8 +76,8 @@ static const gc_type_t *type_of(gc_heap_t *h, const char *name, size_t size,
 }
 
 static uint64_t alloc_arena(gc_heap_t *h, const gc_type_t *t, size_t size,
-                            uint64_t ops) {
-  uint64_t per = BATCH_BYTES / size, sum = 0;
+                            uint64_t ops, size_t batch) {
+  uint64_t per = batch / size, sum = 0;
   gc_arena_t *a = gc_arena_new(h);
   for (uint64_t i = 0; i < ops; i++) {
     if (i && i % per == 0) {
@@ -124,10 +135,13 @@ static void alloc_child(const void *arg, bench_result_t *out) {
   switch (j->variant) {
   case A_ARENA_BYTES:
   case A_ARENA_TYPED:
-    alloc_arena(h, t, j->size, warm);
+  case A_ARENA_BIG: {
+    size_t batch = j->variant == A_ARENA_BIG ? BIG_BATCH_BYTES : BATCH_BYTES;
+    alloc_arena(h, t, j->size, warm, batch);
     t0 = bench_timer_start();
-    out->checksum = alloc_arena(h, t, j->size, j->ops);
+    out->checksum = alloc_arena(h, t, j->size, j->ops, batch);
     break;
+  }
   case A_GC_NOSCAN:
   case A_GC_TYPED:
     alloc_gc(h, t, j->size, warm);

@@ -5,6 +5,8 @@
 # TEST_TIMEOUT (seconds, default 300) bounds each test.
 pass=0; fail=0; failed=""
 timeout_s=${TEST_TIMEOUT:-300}
+# Under TSan the fork test's children restart the collector's threads.
+export TSAN_OPTIONS="${TSAN_OPTIONS:-die_after_fork=0}"
 run_one() {
   name=$1; shift
   start=$(date +%s%N)

@@ -31,6 +31,13 @@
 
 #include "heap.h"
 
+/* Bytes before the user pointer of a > 512 B scan object (its type). */
+#ifdef GCH_HEADER_BYTES
+#define HDR ((size_t)GCH_HEADER_BYTES)
+#else
+#define HDR ((size_t)8)
+#endif
+
 enum kind { K_NOSCAN, K_CONS, K_TYPED };
 static const char *const kind_name[] = {"noscan", "conservative", "typed"};
 
@@ -68,7 +75,7 @@ static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* What the allocator should do with an object of n bytes of this kind
  * (malloc.c: tiny < 16 B noscan; scan <= 512 B headerless; scan > 512 B
- * with an 8-B type header; > 32 KiB large). */
+ * with a type header of HDR bytes; > 32 KiB large). */
 typedef struct expect {
   int cls;    /* 0 = large */
   bool tiny, header, noscan;
@@ -88,8 +95,8 @@ static expect_t expect_for(size_t n, enum kind k) {
   size_t r = n ? round8(n) : 8;
   if (r <= 512) {
     e.cls = class_for(r);
-  } else if (r + 8 <= maxsmall) {
-    e.cls = class_for(r + 8);
+  } else if (r + HDR <= maxsmall) {
+    e.cls = class_for(r + HDR);
     e.header = true;
   }
   return e;
@@ -168,11 +175,11 @@ static void check_object(void *p, size_t n, enum kind k, expect_t e) {
     OCHECK(s->npages == gch_class_to_npages[e.cls]);
     size_t slot_off = (a - s->base) % s->elemsize;
     if (e.tiny) OCHECK(slot_off == a - base);
-    else OCHECK(slot_off == (e.header ? 8u : 0u));
+    else OCHECK(slot_off == (e.header ? HDR : 0u));
     OCHECK(s->layout == (e.noscan ? LAYOUT_NOSCAN
                          : e.header ? LAYOUT_HEADER : LAYOUT_HEAPBITS));
     if (!e.tiny)
-      OCHECK(gc_size_of(H, p) == s->elemsize - (e.header ? 8u : 0u));
+      OCHECK(gc_size_of(H, p) == s->elemsize - (e.header ? HDR : 0u));
   }
   (void)k;
 }
@@ -510,15 +517,17 @@ static void test_foreign(void) {
   gc_span_t *after = span_of(H, bend);
   if (!after || after != bs) OCHECK(gc_base(H, (void *)bend) != big);
 
-  /* The header word of a > 512 B scan object is not part of the object:
+  /* The header of a > 512 B scan object is not part of the object:
    * gc_size_of says so, and gc_base must not answer an address above the
    * pointer asked about. */
   char *hp = gc_malloc(H, 1000, 0);
   REQUIRE(hp);
   objs[2] = hp;
-  OCHECK(gc_size_of(H, hp - 8) == 0);
-  void *hb = gc_base(H, hp - 8);
-  OCHECK(hb == NULL || (uintptr_t)hb <= (uintptr_t)(hp - 8));
+  for (size_t off = 8; off <= HDR; off += 8) {
+    OCHECK(gc_size_of(H, hp - off) == 0);
+    void *hb = gc_base(H, hp - off);
+    OCHECK(hb == NULL || (uintptr_t)hb <= (uintptr_t)(hp - off));
+  }
   objs[0] = objs[1] = objs[2] = NULL;
 }
 

@@ -25,7 +25,7 @@ typedef struct cell {
 
 static gc_heap_t *H;
 static const gc_type_t *CELL;
-static cell_t *lists[3]; /* one per mutator + main: precise roots */
+static cell_t *lists[4]; /* mutators 0, 1; main scratch 2; stable 3 */
 static atomic_int stop_flag;
 
 static cell_t *push(cell_t **head, uint64_t v) {
@@ -59,12 +59,12 @@ static void *mutator(void *arg) {
 static int child_main(void) {
   alarm(10);
   size_t n;
-  uint64_t before = list_sum(lists[2], &n);
+  uint64_t before = list_sum(lists[3], &n);
   for (int i = 0; i < 20000; i++) push(&lists[0], (uint64_t)i);
   if (gc_collect(H) != GCH_OK) return 2;
   if (gc_verify(H, stderr) != GCH_OK) return 3;
   size_t n2;
-  if (list_sum(lists[2], &n2) != before || n2 != n) return 4;
+  if (list_sum(lists[3], &n2) != before || n2 != n) return 4;
   for (int i = 0; i < 1000; i++) push(&lists[1], 1);
   if (gc_collect(H) != GCH_OK) return 5;
   return 0;
@@ -79,15 +79,15 @@ int main(int argc, char **argv) {
   uint64_t map = 1;
   REQUIRE(gc_type_new(H, "cell", sizeof(cell_t), &map, 1, &CELL) == GCH_OK);
   REQUIRE(gc_root_add(H, lists, sizeof lists, GCH_ROOT_PRECISE) == GCH_OK);
-  for (int i = 0; i < 50000; i++) push(&lists[2], (uint64_t)i);
+  for (int i = 0; i < 50000; i++) push(&lists[3], (uint64_t)i);
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
     REQUIRE(pthread_create(&th[i], NULL, mutator, (void *)(intptr_t)i) == 0);
   int forks = getenv("GCHEAP_FORKS") ? atoi(getenv("GCHEAP_FORKS")) : 1000;
   int in_mark = 0, bad = 0;
   for (int i = 0; i < forks; i++) {
-    for (int k = 0; k < 2000; k++) push(&lists[1], (uint64_t)k);
-    lists[1] = NULL;
+    for (int k = 0; k < 2000; k++) push(&lists[2], (uint64_t)k);
+    lists[2] = NULL;
     in_mark += ((const gc_heap_public_t *)H)->barrier_on != 0;
     pid_t pid = fork();
     REQUIRE(pid >= 0);
