@@ -307,8 +307,11 @@ size_t _gc_span_count_alloc(const gc_span_t *s);
 GCH_INLINE size_t span_obj_index(const gc_span_t *s, uintptr_t p) {
   return (size_t)(((uint64_t)(p - s->base) * s->divmagic) >> 32);
 }
+/* Relaxed atomic: API queries (gc_base) read bitmaps that the background
+ * sweeper may be rewriting; they detect that and retry (see
+ * _gc_find_object_stable).  A plain load on every target. */
 GCH_INLINE bool bit_get(const uint64_t *bits, size_t i) {
-  return (bits[i >> 6] >> (i & 63)) & 1;
+  return (__atomic_load_n(&bits[i >> 6], __ATOMIC_RELAXED) >> (i & 63)) & 1;
 }
 /* Is slot idx allocated?  Markers call this on spans that their owners
  * allocate from concurrently: freeindex is read atomically and may be
@@ -316,7 +319,7 @@ GCH_INLINE bool bit_get(const uint64_t *bits, size_t i) {
  * those are allocated black, so nothing is lost. */
 GCH_INLINE bool span_is_allocated(const gc_span_t *s, size_t idx) {
   return idx < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
-         bit_get(s->alloc_bits, idx);
+         bit_get(__atomic_load_n(&s->alloc_bits, __ATOMIC_ACQUIRE), idx);
 }
 /* Is a mark running (barrier on)?  Relaxed: a stale answer is corrected at
  * the next safepoint, and a mark only starts or ends with the world
@@ -368,8 +371,13 @@ gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced);
 /* Take gc_lock from a mutator without stalling a collector that holds it
  * and waits for this thread to stop (the wait is a blocking region). */
 void _gc_lock_cycle(gc_heap_t *h);
-/* Resolve p to an allocated object; returns its span and slot index. */
+/* Resolve p to an allocated object; returns its span and slot index.
+ * For the collector (world stopped, or marking: no sweep runs). */
 bool _gc_find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
                      size_t *idx);
+/* The same for API calls from mutators, which may race with the
+ * background sweeper: retries while the span is being swept. */
+bool _gc_find_object_stable(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
+                            size_t *idx);
 
 #endif

@@ -24,13 +24,13 @@
 
 static val_t p_display(lisp_t *L, int c, val_t *v) {
   (void)L, (void)c;
-  lisp_print(stdout, v[0], 0);
+  lisp_print(L, stdout, v[0], 0);
   return UNSPEC;
 }
 
 static val_t p_write(lisp_t *L, int c, val_t *v) {
   (void)L, (void)c;
-  lisp_print(stdout, v[0], 1);
+  lisp_print(L, stdout, v[0], 1);
   return UNSPEC;
 }
 

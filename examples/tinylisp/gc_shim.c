@@ -23,10 +23,7 @@
 #include <string.h>
 
 #ifdef LISP_GC_BOEHM
-/* Not <gc.h>: it includes <gc/gc.h>, which the -Isrc of the library's
- * build resolves to gcheap's internal src/gc/gc.h.  gc_typed.h includes
- * "gc.h" relative to itself, which finds Boehm's. */
-#include <gc/gc_typed.h>
+#include <gc.h>
 #endif
 
 static lisp_t *shim_lisp;
@@ -172,6 +169,9 @@ void shim_collect(lisp_t *L) {
     lisp_error(L, L->shim->msg, UNBOUND);
   }
 }
+
+void shim_blocking_enter(lisp_t *L) { gc_blocking_enter(HEAP(L)); }
+void shim_blocking_leave(lisp_t *L) { gc_blocking_leave(HEAP(L)); }
 
 void shim_stats(lisp_t *L, shim_stats_t *st) {
   gc_stats_t s;
@@ -345,6 +345,10 @@ void shim_collect(lisp_t *L) {
   (void)L;
   GC_gcollect();
 }
+
+/* Single-threaded under Boehm: nothing waits for this thread. */
+void shim_blocking_enter(lisp_t *L) { (void)L; }
+void shim_blocking_leave(lisp_t *L) { (void)L; }
 
 void shim_stats(lisp_t *L, shim_stats_t *st) {
   (void)L;

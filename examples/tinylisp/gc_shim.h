@@ -66,6 +66,11 @@ void shim_host_free(void *p);
 
 void shim_collect(lisp_t *L);
 
+/* Bracket a blocking system call (terminal input, file I/O) during which
+ * the thread touches no heap memory, so a collection need not wait. */
+void shim_blocking_enter(lisp_t *L);
+void shim_blocking_leave(lisp_t *L);
+
 typedef struct shim_stats {
   uint64_t cycles;      /* completed collections */
   uint64_t live_bytes;  /* bytes live after the last collection */

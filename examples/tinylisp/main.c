@@ -45,7 +45,7 @@ static int eval_chunk(lisp_t *L, const char *src, size_t n, const char *name,
     if (st == READ_INCOMPLETE) break;
     S[0] = lisp_eval(L, S[0], NIL);
     if (print && S[0] != UNSPEC) {
-      lisp_print(stdout, S[0], 1);
+      lisp_print(L, stdout, S[0], 1);
       putchar('\n');
     }
     lisp_run_finalizers(L);
@@ -67,7 +67,9 @@ static int repl(lisp_t *L) {
       fputs(acc.len ? "... " : "> ", stdout);
       fflush(stdout);
     }
+    shim_blocking_enter(L);
     ssize_t n = getline(&line, &cap, stdin);
+    shim_blocking_leave(L);
     if (n < 0) break;
     sb_add(&acc, line, (size_t)n);
     size_t used;

@@ -358,17 +358,16 @@ void lisp_run_finalizers(lisp_t *L) {
 /* ----------------------------------------------------------------- errors */
 
 static void report(lisp_t *L, const char *msg, val_t irritants, int list) {
-  (void)L;
   fflush(stdout);
   fprintf(stderr, "error: %s", msg);
   if (list) {
     for (val_t p = irritants; is_pair(p); p = cdr(p)) {
       fputc(' ', stderr);
-      lisp_print(stderr, car(p), 1);
+      lisp_print(L, stderr, car(p), 1);
     }
   } else if (irritants != UNBOUND) {
     fputs(": ", stderr);
-    lisp_print(stderr, irritants, 1);
+    lisp_print(L, stderr, irritants, 1);
   }
   fputc('\n', stderr);
   fflush(stderr);

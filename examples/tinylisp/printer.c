@@ -204,9 +204,15 @@ void print_value(strbuf_t *b, val_t v, int write) {
   }
 }
 
-void lisp_print(FILE *f, val_t v, int write) {
+/* The text is built first; the write itself may block (a full pipe), so
+ * it runs in a blocking region, touching no heap memory. */
+void lisp_print(lisp_t *L, FILE *f, val_t v, int write) {
   strbuf_t b = {0};
   print_value(&b, v, write);
-  if (b.len) fwrite(b.p, 1, b.len, f);
+  if (b.len) {
+    shim_blocking_enter(L);
+    fwrite(b.p, 1, b.len, f);
+    shim_blocking_leave(L);
+  }
   sb_free(&b);
 }

@@ -313,10 +313,13 @@ char *read_file(const char *path, size_t *len) {
  * each form.  The text buffer is freed on the way out, also on errors. */
 void lisp_load(lisp_t *L, const char *path) {
   size_t len;
+  shim_blocking_enter(L);
   char *src = read_file(path, &len);
+  int err = errno;
+  shim_blocking_leave(L);
   if (!src) {
     char msg[300];
-    snprintf(msg, sizeof msg, "load: cannot read %s: %s", path, strerror(errno));
+    snprintf(msg, sizeof msg, "load: cannot read %s: %s", path, strerror(err));
     lisp_error(L, msg, UNBOUND);
   }
   jmp_buf here, *outer = L->err_jmp;

@@ -320,7 +320,7 @@ void sb_add(strbuf_t *b, const char *s, size_t n);
 void sb_addc(strbuf_t *b, char c);
 void sb_free(strbuf_t *b);
 void print_value(strbuf_t *b, val_t v, int write);
-void lisp_print(FILE *f, val_t v, int write);
+void lisp_print(lisp_t *L, FILE *f, val_t v, int write);
 void format_number(strbuf_t *b, val_t v);
 
 /* ---------------------------------------------------------- builtins */

@@ -45,6 +45,7 @@
 #include "gc/specials.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 
 #define MAX_SMALL_HEADERLESS 512
@@ -390,6 +391,25 @@ bool _gc_find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
   return true;
 }
 
+/* A seqlock on the span's sweep generation: sweeping moves it from
+ * sg - 2 through sg - 1 to sg (central.c), so an answer computed between
+ * two equal readings that were not "being swept" saw a consistent span. */
+bool _gc_find_object_stable(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
+                            size_t *idx) {
+  for (;;) {
+    gc_span_t *s = span_of(h, p);
+    if (!s) return false;
+    uint32_t g1 = atomic_load_explicit(&s->sweepgen, memory_order_acquire);
+    if (g1 == atomic_load(&h->sweepgen) - 1) {
+      sched_yield(); /* being swept right now */
+      continue;
+    }
+    bool ok = _gc_find_object(h, p, sp, idx);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == g1) return ok;
+  }
+}
+
 static uintptr_t obj_user_base(const gc_span_t *s, size_t idx) {
   uintptr_t slot = s->base + idx * s->elemsize;
   return s->layout == LAYOUT_HEADER ? slot + GCH_HEADER_BYTES : slot;
@@ -399,7 +419,7 @@ GCH_API void *gc_base(gc_heap_t *h, const void *p) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return NULL;
   gc_span_t *s;
   size_t idx;
-  if (!_gc_find_object(h, (uintptr_t)p, &s, &idx)) return NULL;
+  if (!_gc_find_object_stable(h, (uintptr_t)p, &s, &idx)) return NULL;
   return (void *)obj_user_base(s, idx);
 }
 
@@ -407,7 +427,7 @@ GCH_API size_t gc_size_of(gc_heap_t *h, const void *p) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return 0;
   gc_span_t *s;
   size_t idx;
-  if (!_gc_find_object(h, (uintptr_t)p, &s, &idx)) return 0;
+  if (!_gc_find_object_stable(h, (uintptr_t)p, &s, &idx)) return 0;
   uintptr_t end = s->base + (idx + 1) * s->elemsize;
   if ((uintptr_t)p < obj_user_base(s, idx)) return 0; /* the header word */
   return end - (uintptr_t)p;

@@ -30,12 +30,14 @@
  *                [lo, hi)       free window
  *                [hi, wtop)     noscan objects, bumped downward
  *                [wtop, end)    not yet opened
- * The window starts as [limit, base + 2 MiB) on small pages, so a small
- * arena costs a few pages of RSS.  When it runs out, the rest of the chunk
- * is opened as one window (lo jumps to wtop if noscan objects sit below
- * it) and hinted for transparent huge pages: first touch of a 4 KiB page
- * costs ~1.5 us on some VMs, of a 2 MiB page ~40 us.  Scanning reads the
- * bitmap over [limit, lo); noscan objects and gaps there have zero bits.
+ * In an arena's first chunk the window starts as [limit, base + 2 MiB) on
+ * small pages, so a small arena costs a few pages of RSS.  When it runs
+ * out, the rest of the chunk is opened as one window (lo jumps to wtop if
+ * noscan objects sit below it) and hinted for transparent huge pages:
+ * first touch of a 4 KiB page costs ~1.5 us on some VMs, of a 2 MiB page
+ * ~40 us.  The arena's later chunks are opened whole on huge pages at
+ * once.  Scanning reads the bitmap over [limit, lo); noscan objects and
+ * gaps there have zero bits.
  * Objects larger than a unit's usable part get a multi-unit chunk; of the
  * new and the current chunk, the arena keeps bumping in the one with more
  * room (so a big object never strands a nearly empty chunk).  The current
@@ -341,15 +343,22 @@ static int uarena_chunk_map(gc_heap_t *h, gc_span_t *s) {
   return 0;
 }
 
-/* Make s (mapped) a live chunk of a. [lock] */
-static void uarena_chunk_attach(struct uarena_heap *ua, gc_arena_t *a,
-                                gc_span_t *s) {
+/* Make s (mapped) a live chunk of a.  An arena's first chunk starts with
+ * the small-page window; later ones (the arena has proven big) are opened
+ * whole on huge pages. [lock] */
+static void uarena_chunk_attach(gc_heap_t *h, gc_arena_t *a, gc_span_t *s) {
+  struct uarena_heap *ua = h->uarena;
   size_t bytes = chunk_bytes(s);
   uarena_chunk_t *c = UA_CHUNK(s);
   s->limit = s->base + UARENA_BITMAP_BYTES(bytes);
   c->owner = a;
   c->lo = s->limit;
-  c->wtop = GCH_MAX(s->limit, GCH_MIN(s->base + UA_FIRST_WINDOW, chunk_end(s)));
+  if (a->chunks) {
+    c->wtop = chunk_end(s);
+    _gc_os_hugepages(&h->os, (void *)s->base, bytes);
+  } else {
+    c->wtop = GCH_MAX(s->limit, GCH_MIN(s->base + UA_FIRST_WINDOW, chunk_end(s)));
+  }
   c->hi = c->wtop;
   atomic_store(&c->seen, 0);
   atomic_store(&c->cstate, UA_LIVE_CHUNK);
@@ -376,7 +385,7 @@ static gc_span_t *uarena_chunk_get(gc_heap_t *h, gc_arena_t *a, size_t npages,
     s = NULL;
     *err = GCH_ENOMEM;
   }
-  if (s) uarena_chunk_attach(ua, a, s);
+  if (s) uarena_chunk_attach(h, a, s);
   _gc_unlock(&ua->lock);
   return s;
 }

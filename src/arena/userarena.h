@@ -17,7 +17,8 @@
 struct gcwork;
 
 /* Chunk geometry: 8 MiB units (Go's userArenaChunkBytes on 64-bit), the
- * last 1/64 of every chunk holding its pointer bitmap (1 bit per word). */
+ * first 1/64 of every chunk holding its pointer bitmap (1 bit per word; at
+ * the start, unlike Go, so the chunk's tail can be on huge pages). */
 #define UARENA_CHUNK_BYTES ((size_t)8 << 20)
 #define UARENA_CHUNK_PAGES (UARENA_CHUNK_BYTES / GCH_PAGE_SIZE) /* 1024 */
 #define UARENA_BITMAP_BYTES(bytes) ((bytes) / 64)

@@ -307,6 +307,29 @@ static void conc_wait_cycle_end(gc_heap_t *h) {
   gc_blocking_leave(h);
 }
 
+/* Wait (in a blocking region) until the requested cycle has started its
+ * mark or finished. */
+void _gc_concurrent_wait_start(gc_heap_t *h) {
+  struct gc_state *g = h->gc;
+  if (!g->controller_running) return;
+  gc_blocking_enter(h);
+  pthread_mutex_lock(&g->ctl_mu);
+  uint64_t seen = g->cycles_done;
+  while (g->ctl_request && g->cycles_done == seen && !g->ctl_stop &&
+         atomic_load(&g->phase) == PHASE_OFF) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&g->done_cv, &g->ctl_mu, &ts);
+  }
+  pthread_mutex_unlock(&g->ctl_mu);
+  gc_blocking_leave(h);
+}
+
 void _gc_assist(gc_heap_t *h, gc_thread_t *t, size_t bytes) {
   struct gc_state *g = h->gc;
   if (atomic_load(&g->phase) != PHASE_MARK || t->internal || t->in_callback) return;

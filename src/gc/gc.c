@@ -37,6 +37,7 @@
 #include "gc/specials.h"
 
 #include <sched.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,9 @@ static void gc_cycle_stw(gc_heap_t *h, gc_thread_t *t, bool forced) {
 
 gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
   if (t->in_callback) return GCH_EBUSY;
+  /* This thread's registers and stack top, for conservative stack scans. */
+  setjmp(t->regs);
+  t->park_sp = (uintptr_t)__builtin_frame_address(0);
   uint64_t cycle = atomic_load(&h->cycles);
   _gc_lock_cycle(h);
   if (!forced && atomic_load(&h->cycles) != cycle) {
@@ -365,8 +369,13 @@ gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced) {
 void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t) {
   size_t live = atomic_load_explicit(&h->heap_live, memory_order_relaxed);
   if (h->config.mode == GCH_MODE_CONCURRENT) {
-    if (live >= h->gc->trigger && atomic_load(&h->gc->phase) == PHASE_OFF)
+    if (live >= h->gc->trigger && atomic_load(&h->gc->phase) == PHASE_OFF) {
       _gc_concurrent_trigger(h);
+      /* Past the goal with no mark running (the controller has not been
+       * scheduled yet): wait for it rather than outrun it. */
+      if (live >= h->heap_goal && !t->internal && !t->in_callback)
+        _gc_concurrent_wait_start(h);
+    }
     return;
   }
   if (gch_likely(live < h->heap_goal)) return;

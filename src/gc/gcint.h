@@ -128,6 +128,7 @@ void _gc_trace_cycle(gc_heap_t *h);
 gc_result_t _gc_concurrent_start(gc_heap_t *h);
 void _gc_concurrent_stop(gc_heap_t *h);
 void _gc_concurrent_trigger(gc_heap_t *h);
+void _gc_concurrent_wait_start(gc_heap_t *h);
 void _gc_concurrent_set_trigger(gc_heap_t *h, size_t live);
 /* Drain up to `budget` bytes of scan work; returns work done. */
 uint64_t _gc_mark_drain_some(gc_heap_t *h, gcwork_t *w, uint64_t budget);

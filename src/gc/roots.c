@@ -143,18 +143,16 @@ static void roots_ranges(gc_heap_t *h, gcwork_t *w) {
 }
 
 /* Conservative scan of the stacks and saved registers of every attached
- * thread (each saved them when it parked; the collector saves its own). */
-static void roots_stacks(gc_heap_t *h, gcwork_t *w, gc_thread_t *self) {
-  jmp_buf here;
-  setjmp(here);
-  _gc_mark_range_conservative(h, w, (uintptr_t)&here,
-                              (uintptr_t)&here + sizeof here);
+ * thread.  Each saved its registers and stack pointer when it parked or
+ * entered a blocking region; the collecting thread saved them when the
+ * collection began (_gc_save_context), so that every pass over its stack
+ * (mark and checkmark) covers the same frames. */
+static void roots_stacks(gc_heap_t *h, gcwork_t *w) {
   for (gc_thread_t *t = h->threads; t; t = t->next) {
     if (t->internal || !t->stack_hi) continue;
-    uintptr_t sp = t == self ? (uintptr_t)&here : t->park_sp;
-    if (t != self)
-      _gc_mark_range_conservative(h, w, (uintptr_t)&t->regs,
-                                  (uintptr_t)&t->regs + sizeof t->regs);
+    _gc_mark_range_conservative(h, w, (uintptr_t)&t->regs,
+                                (uintptr_t)&t->regs + sizeof t->regs);
+    uintptr_t sp = t->park_sp;
     if (sp >= t->stack_lo && sp < t->stack_hi)
       _gc_mark_range_conservative(h, w, sp, t->stack_hi);
   }
@@ -171,5 +169,5 @@ void _gc_mark_roots(gc_heap_t *h, gcwork_t *w, gc_thread_t *self) {
   }
   if (self) self->in_callback--;
   _gc_unlock(&h->roots_lock);
-  if (h->config.scan_thread_stacks) roots_stacks(h, w, self);
+  if (h->config.scan_thread_stacks) roots_stacks(h, w);
 }

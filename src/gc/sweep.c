@@ -44,10 +44,12 @@ void _gc_sweep_span(gc_heap_t *h, gc_span_t *s) {
     atomic_fetch_add(&h->freed_bytes, freed * s->elemsize);
     atomic_fetch_add(&h->class_frees[cls], freed);
   }
+  /* Readers that may race (gc_base through _gc_find_object_stable) load
+   * the bitmaps atomically and retry; store them atomically too. */
   uint64_t *old = s->alloc_bits;
-  s->alloc_bits = s->mark_bits;
+  __atomic_store_n(&s->alloc_bits, s->mark_bits, __ATOMIC_RELEASE);
   s->mark_bits = old;
-  memset(s->mark_bits, 0, words * sizeof(uint64_t));
+  for (size_t i = 0; i < words; i++) __atomic_store_n(&old[i], 0, __ATOMIC_RELAXED);
   s->alloc_count = (uint16_t)marked;
   span_set_freeindex(s, 0);
   _gc_span_refill_cache(s);

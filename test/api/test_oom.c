@@ -61,7 +61,11 @@ int munmap(void *addr, size_t len) {
 
 /* ------------------------------------------------------ the workload (1) */
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define NOBJ 500 /* the sweep forks ~40 children: keep sanitized runs short */
+#else
 #define NOBJ 1200
+#endif
 static void *objs[NOBJ];
 static size_t osize[NOBJ];
 
@@ -115,6 +119,8 @@ static int run_k(long k, uint64_t seed) {
     fprintf(stderr, "[k=%ld] gc_heap_new: %s\n", k, gc_result_str(err));
     return 1;
   }
+  memset(objs, 0, sizeof objs); /* no stale pointers from an earlier run */
+  memset(osize, 0, sizeof osize);
   KCHECK(k, gc_root_add(h, objs, sizeof objs, GCH_ROOT_PRECISE) == GCH_OK);
   _gc_os_fail_after(&h->os, k);
   uint64_t x = seed;
@@ -174,6 +180,7 @@ static int run_k(long k, uint64_t seed) {
   KCHECK(k, gc_verify(h, stderr) == GCH_OK);
   KCHECK(k, gc_root_remove(h, objs) == GCH_OK);
   KCHECK(k, gc_heap_destroy(h) == GCH_OK);
+  memset(objs, 0, sizeof objs);
   return (child_fails ? 1 : 0) | (fired ? 16 : 0) | (nulls ? 32 : 0);
 }
 

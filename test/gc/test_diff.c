@@ -12,7 +12,10 @@
  * For gcheap, after each seed: gc_collect, then live_bytes must equal the
  * slot bytes of the objects a walk reaches, exactly (the live set is the
  * model's; Boehm, conservative, may keep more and is not checked), and
- * every 25 seeds gc_verify must pass.
+ * every 25 seeds gc_verify must pass.  Slot bytes: gc_size_of of a fresh
+ * object of each shape, plus the type header of scanned objects over 512 B,
+ * whose size is measured once at start-up (live_bytes of one such object
+ * minus its gc_size_of).  A crash prints the seed and side.
  *
  * Peak heap: gcheap's bytes_mapped and Boehm's GC_get_heap_size(), sampled
  * every 256 steps and after each large allocation; gcheap's peak must be at

@@ -136,12 +136,13 @@ static void test_reuse(int ask_before) {
   /* A target among live neighbours, so its span stays in use. */
   for (int i = 0; i < 100; i++) keep[i] = new_obj(h, (uint64_t)i);
   obj_t *target = new_obj(h, 777);
+  roots[1] = target; /* rooted until its handle exists */
   for (int i = 100; i < 200; i++) keep[i] = new_obj(h, (uint64_t)i);
   gc_weak_t *w = gc_weak_new(h, target);
   REQUIRE(w);
   roots[0] = w;
   uintptr_t addr = (uintptr_t)target;
-  target = NULL;
+  roots[1] = target = NULL;
   REQUIRE(gc_collect(h) == GCH_OK);
   if (ask_before) CHECK(gc_weak_get(h, w) == NULL);
   CHECK(realloc_into(h, addr, keep + 200, NKEEP - 200));
