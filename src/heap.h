@@ -78,6 +78,10 @@ struct gc_type {
   const uint64_t *map; /* (nwords + 63) / 64 words */
   bool noscan;      /* no pointer words at all */
   bool conservative; /* internal: every word may be a pointer */
+  /* Precomputed for gc_alloc's fast path: the span class of one object
+   * when it is a small noscan object (>= 16 B) or a small heap-bits
+   * object (<= 512 B); 0 when one object takes another path. */
+  uint8_t fast_spc;
 };
 
 /* ------------------------------------------------------------------ spans */
@@ -122,6 +126,8 @@ typedef struct gc_span {
   struct special *specials; /* [speciallock] sorted by offset, kind */
   struct heap_arena *arena;
   bool big_bits;            /* record carries 16-word bitmaps */
+  bool conservative;        /* [owner] holds a conservative object: its
+                             * pointer words need not point at objects */
   uint64_t bits[];          /* alloc + mark bitmaps (2 or 16 words each) */
 } gc_span_t;
 
@@ -265,6 +271,15 @@ struct gc_heap {
 
 /* heap.c */
 gc_thread_t *_gc_thread_current(gc_heap_t *h);
+/* This OS thread's records, most recently used first (heap.c). */
+extern _Thread_local gc_thread_t *_gc_tls_threads;
+/* The calling thread's record on h: one load and a compare in the common
+ * case, the out-of-line search otherwise. */
+GCH_INLINE gc_thread_t *thread_current(gc_heap_t *h) {
+  gc_thread_t *t = _gc_tls_threads;
+  if (gch_likely(t && t->heap == h)) return t;
+  return _gc_thread_current(h);
+}
 void _gc_set_error(gc_heap_t *h, gc_thread_t *t, gc_result_t r);
 /* Record r on the calling thread's record of every heap it is attached to
  * (for calls that name no heap, e.g. gc_arena_alloc(NULL, ...)). */
@@ -368,6 +383,20 @@ void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t);
 void _gc_sweep_span(gc_heap_t *h, gc_span_t *s);
 void _gc_stw_park(gc_heap_t *h, gc_thread_t *t);
 gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced);
+/* The body of _gc_find_object, inline for the mark loop. */
+GCH_INLINE bool find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
+                            size_t *idx) {
+  gc_span_t *s = span_of(h, p);
+  if (!s || atomic_load_explicit(&s->state, memory_order_acquire) != SPAN_IN_USE)
+    return false;
+  if (p < s->base || p >= s->limit) return false;
+  size_t i = span_obj_index(s, p);
+  if (!span_is_allocated(s, i)) return false;
+  *sp = s;
+  *idx = i;
+  return true;
+}
+
 /* Take gc_lock from a mutator without stalling a collector that holds it
  * and waits for this thread to stop (the wait is a blocking region). */
 void _gc_lock_cycle(gc_heap_t *h);

@@ -27,7 +27,8 @@ _Static_assert(offsetof(struct gc_heap, pub) == 0,
 _Static_assert(offsetof(gc_heap_public_t, barrier_on) == 0,
                "barrier flag must be the first word");
 
-static _Thread_local gc_thread_t *tls_threads;
+_Thread_local gc_thread_t *_gc_tls_threads; /* see heap.h: thread_current */
+#define tls_threads _gc_tls_threads
 
 /* ------------------------------------------------------------ utilities */
 

@@ -125,19 +125,23 @@ static uintptr_t alloc_slot(gc_heap_t *h, gc_thread_t *t, int spc,
   return s->base + (size_t)idx * s->elemsize;
 }
 
-/* Write the pointer bits of an object of `count` elements of `type` at slot
- * p of a LAYOUT_HEAPBITS span; words past the object get 0. */
-static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
-                           size_t count) {
-  size_t nw = s->elemsize / 8; /* <= 64 */
-  uint64_t m = 0;
-  if (type->conservative) {
-    m = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
+/* Zero a slot: small slots with inline stores (the common 16-64 B case
+ * would otherwise pay for a memset call), larger ones with memset. */
+GCH_INLINE void zero_slot(uintptr_t p, size_t n) {
+  if (n <= 64) {
+    uint64_t *w = (uint64_t *)p;
+    for (size_t i = 0; i < n / 8; i++) w[i] = 0;
   } else {
-    for (size_t i = 0; i < count; i++) m |= type->mask64 << (i * type->nwords);
+    memset((void *)p, 0, n);
   }
-  /* Relaxed atomics: markers may read neighbouring objects' bits in the
-   * same word concurrently (the bits they read do not change). */
+}
+
+/* Store the heap bits of the slot at p (a LAYOUT_HEAPBITS span): its
+ * elemsize/8 <= 64 bits become m.  Relaxed atomics: markers may read the
+ * bits of neighbouring objects in the same word meanwhile (those bits do
+ * not change). */
+GCH_INLINE void heapbits_store(gc_span_t *s, uintptr_t p, uint64_t m) {
+  size_t nw = s->elemsize / 8;
   uint64_t *hb = s->heap_bits;
   size_t w = (p - s->base) / 8;
   size_t wi = w / 64, sh = w % 64;
@@ -150,6 +154,23 @@ static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
     v = __atomic_load_n(&hb[wi + 1], __ATOMIC_RELAXED);
     __atomic_store_n(&hb[wi + 1], (v & ~hmask) | (m >> (64 - sh)), __ATOMIC_RELAXED);
   }
+}
+
+/* Write the pointer bits of an object of `count` elements of `type` at slot
+ * p of a LAYOUT_HEAPBITS span; words past the object get 0. */
+static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
+                           size_t count) {
+  size_t nw = s->elemsize / 8; /* <= 64 */
+  uint64_t m = 0;
+  if (count == 1 && !type->conservative) {
+    m = type->mask64;
+  } else if (type->conservative) {
+    m = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
+    s->conservative = true; /* scanned with the allocated-slot check */
+  } else {
+    for (size_t i = 0; i < count; i++) m |= type->mask64 << (i * type->nwords);
+  }
+  heapbits_store(s, p, m);
 }
 
 static void *alloc_large(gc_heap_t *h, gc_thread_t *t, size_t size,
@@ -228,7 +249,7 @@ static void *alloc_try(gc_heap_t *h, gc_thread_t *t, size_t size,
     gc_span_t *s;
     int spc = (int)(gch_size_to_class(size) << 1 | 1);
     uintptr_t p = alloc_slot(h, t, spc, &s, err);
-    if (p && s->needzero) memset((void *)p, 0, size);
+    if (p && s->needzero) zero_slot(p, GCH_ALIGN_UP(size, 8));
     return (void *)p;
   }
   if (size <= MAX_SMALL_HEADERLESS) {
@@ -236,7 +257,7 @@ static void *alloc_try(gc_heap_t *h, gc_thread_t *t, size_t size,
     int spc = (int)(gch_size_to_class(size ? size : 8) << 1);
     uintptr_t p = alloc_slot(h, t, spc, &s, err);
     if (!p) return NULL;
-    if (s->needzero) memset((void *)p, 0, s->elemsize);
+    if (s->needzero) zero_slot(p, s->elemsize);
     heapbits_write(s, p, type, count);
     return (void *)p;
   }
@@ -261,6 +282,10 @@ static GCH_NOINLINE void *alloc_failed(gc_heap_t *h, gc_thread_t *t,
   void *r = NULL;
   if (err != GCH_EOVERFLOW && !atomic_load(&h->collecting) && !t->in_callback) {
     _gc_collect_internal(h, t, false);
+    /* What the cycle freed is only reusable once swept: sweep it all now
+     * rather than fail while free pages wait for the sweeper. */
+    while (_gc_central_sweep_one(h)) {
+    }
     gc_result_t err2 = GCH_OK;
     r = alloc_try(h, t, size, type, count, noscan, &err2);
     if (r) return r;
@@ -309,17 +334,38 @@ GCH_INLINE void *alloc_object(gc_heap_t *h, gc_thread_t *t, size_t size,
 
 /* ----------------------------------------------------------- entry points */
 
-/* Objects beyond this are refused up front: no heap maps 2^47 bytes. */
-#define ALLOC_MAX ((size_t)1 << 46)
+static void *gc_alloc_general(gc_heap_t *h, const gc_type_t *type);
+static void *gc_malloc_general(gc_heap_t *h, size_t size, unsigned flags);
+
+/* Objects beyond 1 TiB are refused up front (GCH_EOVERFLOW). */
+#define ALLOC_MAX ((size_t)1 << 40)
 
 static gc_thread_t *alloc_thread(gc_heap_t *h) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return NULL;
-  gc_thread_t *t = _gc_thread_current(h);
+  gc_thread_t *t = thread_current(h);
   if (!t) _gc_set_error(h, NULL, GCH_ENOTATTACHED);
   return t;
 }
 
+/* gc_malloc's fast path: a small noscan object (16 B .. 32 KiB) from the
+ * thread's current span of its class; the rest goes the general way. */
 GCH_API void *gc_malloc(gc_heap_t *h, size_t size, unsigned flags) {
+  gc_thread_t *t = h ? _gc_tls_threads : NULL;
+  if (gch_likely(t && t->heap == h && flags == GCH_NOSCAN && size >= GCH_TINY_SIZE &&
+                 size <= GCH_MAX_SMALL_SIZE && t->hook_bytes >= (long)size &&
+                 !heap_marking(h))) {
+    gc_span_t *s = t->alloc[gch_size_to_class(size) << 1 | 1];
+    uintptr_t p = next_free_fast(s);
+    if (gch_likely(p)) {
+      t->hook_bytes -= (long)size;
+      if (s->needzero) zero_slot(p, GCH_ALIGN_UP(size, 8));
+      return (void *)p;
+    }
+  }
+  return gc_malloc_general(h, size, flags);
+}
+
+static GCH_NOINLINE void *gc_malloc_general(gc_heap_t *h, size_t size, unsigned flags) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(size > ALLOC_MAX || (flags & ~GCH_NOSCAN))) {
@@ -331,7 +377,26 @@ GCH_API void *gc_malloc(gc_heap_t *h, size_t size, unsigned flags) {
   return alloc_object(h, t, rounded, &h->conservative_type, rounded / 8, false);
 }
 
+/* gc_alloc's fast path: a small object of a type whose span class was
+ * precomputed, from the thread's current span, with no hook due and no
+ * mark running.  Anything else takes the general path below. */
 GCH_API void *gc_alloc(gc_heap_t *h, const gc_type_t *type) {
+  gc_thread_t *t = h && type ? _gc_tls_threads : NULL;
+  if (gch_likely(t && t->heap == h && type->fast_spc &&
+                 t->hook_bytes >= (long)type->size && !heap_marking(h))) {
+    gc_span_t *s = t->alloc[type->fast_spc];
+    uintptr_t p = next_free_fast(s);
+    if (gch_likely(p)) {
+      t->hook_bytes -= (long)type->size;
+      if (s->needzero) zero_slot(p, type->noscan ? type->size : s->elemsize);
+      if (!type->noscan) heapbits_store(s, p, type->mask64);
+      return (void *)p;
+    }
+  }
+  return gc_alloc_general(h, type);
+}
+
+static GCH_NOINLINE void *gc_alloc_general(gc_heap_t *h, const gc_type_t *type) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(!type)) {
@@ -380,15 +445,7 @@ void _gc_cache_release_all(gc_heap_t *h, gc_thread_t *t) {
 
 bool _gc_find_object(const gc_heap_t *h, uintptr_t p, gc_span_t **sp,
                      size_t *idx) {
-  gc_span_t *s = span_of(h, p);
-  if (!s || atomic_load_explicit(&s->state, memory_order_acquire) != SPAN_IN_USE)
-    return false;
-  if (p < s->base || p >= s->limit) return false;
-  size_t i = span_obj_index(s, p);
-  if (!span_is_allocated(s, i)) return false;
-  *sp = s;
-  *idx = i;
-  return true;
+  return find_object(h, p, sp, idx);
 }
 
 /* A seqlock on the span's sweep generation: sweeping moves it from
@@ -420,7 +477,8 @@ GCH_API void *gc_base(gc_heap_t *h, const void *p) {
   gc_span_t *s;
   size_t idx;
   if (!_gc_find_object_stable(h, (uintptr_t)p, &s, &idx)) return NULL;
-  return (void *)obj_user_base(s, idx);
+  uintptr_t base = obj_user_base(s, idx);
+  return (uintptr_t)p < base ? NULL : (void *)base; /* not in the header */
 }
 
 GCH_API size_t gc_size_of(gc_heap_t *h, const void *p) {

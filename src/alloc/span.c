@@ -171,6 +171,7 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
   s->alloc_count = 0;
   s->alloc_cache = ~(uint64_t)0;
   s->needzero = nscav != npages;
+  s->conservative = false;
   s->specials = NULL;
   s->large_type = NULL;
   s->large_count = 0;

@@ -49,6 +49,11 @@ GCH_API gc_result_t gc_type_new(gc_heap_t *h, const char *name, size_t size,
   t->mask64 = nwords <= 64 ? m[0] : 0;
   t->noscan = !any;
   t->conservative = false;
+  t->fast_spc = 0;
+  if (t->noscan && size >= GCH_TINY_SIZE && size <= GCH_MAX_SMALL_SIZE)
+    t->fast_spc = (uint8_t)(gch_size_to_class(size) << 1 | 1);
+  else if (!t->noscan && size <= 512)
+    t->fast_spc = (uint8_t)(gch_size_to_class(size) << 1);
   *out = t;
   return GCH_OK;
 }

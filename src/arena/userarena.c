@@ -195,7 +195,7 @@ static gc_result_t uarena_reserve(gc_heap_t *h, size_t bytes, uintptr_t *out) {
     _gc_os_release(&h->os, p, bytes);
     return GCH_ENOMEM;
   }
-  ua->hint = base + bytes;
+  if (ua->hint) ua->hint = base + bytes;
   *out = base;
   return GCH_OK;
 }
@@ -652,7 +652,8 @@ int _gc_userarena_init(gc_heap_t *h) {
   _gc_fixalloc_init(&ua->chunk_alloc, &h->meta,
                     sizeof(gc_span_t) + sizeof(uarena_chunk_t));
   _gc_fixalloc_init(&ua->arena_alloc, &h->meta, sizeof(gc_arena_t));
-  ua->hint = h->arena_hint + UA_HINT_OFFSET;
+  /* No hint when the heap uses none (ThreadSanitizer builds). */
+  ua->hint = h->arena_hint ? h->arena_hint + UA_HINT_OFFSET : 0;
   h->uarena = ua;
   return 0;
 }

@@ -56,7 +56,7 @@ static unsigned gc_parse_debug(void) {
 int _gc_collector_init(gc_heap_t *h) {
   h->gc = _gc_persistent_alloc(&h->meta, sizeof *h->gc, 64);
   if (!h->gc) return -1;
-  _gc_work_init(h);
+  if (_gc_work_init(h) != 0) return -1;
   if (_gc_specials_init(h) != 0) return -1;
   h->gc->debug = gc_parse_debug();
   int pct = h->config.gc_percent;

@@ -95,7 +95,7 @@ struct gc_state {
 enum gc_phase { PHASE_OFF = 0, PHASE_MARK = 1, PHASE_MARKTERM = 2 };
 
 /* mark.c */
-void _gc_work_init(gc_heap_t *h);
+int _gc_work_init(gc_heap_t *h);
 void _gc_work_put(gc_heap_t *h, gcwork_t *w, uintptr_t obj);
 uintptr_t _gc_work_get(gc_heap_t *h, gcwork_t *w);
 void _gc_work_dispose(gc_heap_t *h, gcwork_t *w);

@@ -21,12 +21,24 @@
 
 /* ---------------------------------------------------------- work buffers */
 
-void _gc_work_init(gc_heap_t *h) {
+/* Work buffers set aside when the heap is created, so that ordinary
+ * collections never need the OS for them.  A mark that needs more than
+ * this and cannot get it aborts (see work_get_empty). */
+#define WORKBUF_RESERVE 64
+
+int _gc_work_init(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   lfstack_init(&g->full);
   lfstack_init(&g->empty);
   _gc_lock_init(&g->wb_lock);
   _gc_persistent_init(&g->wb_mem, &h->os);
+  for (int i = 0; i < WORKBUF_RESERVE; i++) {
+    workbuf_t *b = _gc_persistent_alloc(&g->wb_mem, sizeof *b, 64);
+    if (!b) return -1;
+    g->wb_count++;
+    lfstack_push(&g->empty, &b->node);
+  }
+  return 0;
 }
 
 static workbuf_t *work_get_empty(gc_heap_t *h) {
@@ -37,7 +49,9 @@ static workbuf_t *work_get_empty(gc_heap_t *h) {
     b = _gc_persistent_alloc(&g->wb_mem, sizeof *b, 64);
     if (b) g->wb_count++;
     _gc_unlock(&g->wb_lock);
-    if (!b) gch_throw("out of memory for mark work buffers");
+    /* Marking cannot stop half way without losing objects, and cannot
+     * go on without somewhere to keep grey objects. */
+    if (!b) gch_throw("out of memory for mark work buffers (more grey objects than the reserve holds)");
   }
   b->n = 0;
   return b;
@@ -102,17 +116,35 @@ GCH_INLINE void grey_object(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   if (s->layout != LAYOUT_NOSCAN) _gc_work_put(h, w, s->base + idx * s->elemsize);
 }
 
-void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
+GCH_INLINE void mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
   gc_span_t *s;
   size_t idx;
-  if (_gc_find_object(h, p, &s, &idx)) grey_object(h, w, s, idx);
+  if (gch_likely(find_object(h, p, &s, &idx))) grey_object(h, w, s, idx);
   else _gc_userarena_note(h, p); /* into a quarantined user-arena chunk? */
+}
+
+void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) { mark_value(h, w, p); }
+
+/* A value from a precise pointer word of a heap object: NULL-checked by
+ * the caller, and if it lies on an in-use span it points at an allocated
+ * object (the host's contract), so the allocated-slot check is skipped.
+ * A host that breaks the contract marks a free slot, which the sweeper
+ * reports ("mark on a free slot"). */
+GCH_INLINE void mark_precise(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
+  gc_span_t *s = span_of(h, p);
+  if (gch_likely(s && atomic_load_explicit(&s->state, memory_order_relaxed) ==
+                          SPAN_IN_USE &&
+                 p >= s->base && p < s->limit)) {
+    grey_object(h, w, s, span_obj_index(s, p));
+    return;
+  }
+  if (s) _gc_userarena_note(h, p);
 }
 
 void _gc_mark_slot(gc_heap_t *h, gcwork_t *w, uintptr_t p, const void *slot) {
   gc_span_t *s;
   size_t idx;
-  if (gch_likely(_gc_find_object(h, p, &s, &idx))) {
+  if (gch_likely(find_object(h, p, &s, &idx))) {
     grey_object(h, w, s, idx);
     return;
   }
@@ -158,14 +190,14 @@ GCH_INLINE uint64_t mark_load64(const uint64_t *p) {
 static void scan_typed(gc_heap_t *h, gcwork_t *w, const uintptr_t *p,
                        const gc_type_t *type, size_t first, size_t nw) {
   if (type->conservative) {
-    for (size_t i = 0; i < nw; i++) _gc_mark_value(h, w, mark_load(&p[i]));
+    for (size_t i = 0; i < nw; i++) mark_value(h, w, mark_load(&p[i]));
     return;
   }
   size_t tw = type->nwords, k = first % tw;
   for (size_t i = 0; i < nw; i++) {
     if ((type->map[k >> 6] >> (k & 63)) & 1) {
       uintptr_t v = mark_load(&p[i]);
-      if (v) _gc_mark_value(h, w, v);
+      if (v) mark_precise(h, w, v);
     }
     if (++k == tw) k = 0;
   }
@@ -180,11 +212,20 @@ static void scan_heapbits(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   if (wi % 64 + nw > 64)
     bits |= mark_load64(&s->heap_bits[wi / 64 + 1]) << (64 - wi % 64);
   if (nw < 64) bits &= ((uint64_t)1 << nw) - 1;
+  if (gch_unlikely(s->conservative)) {
+    while (bits) {
+      unsigned i = gch_ctz64(bits);
+      bits &= bits - 1;
+      uintptr_t v = mark_load(&p[i]);
+      if (v) mark_value(h, w, v);
+    }
+    return;
+  }
   while (bits) {
     unsigned i = gch_ctz64(bits);
     bits &= bits - 1;
     uintptr_t v = mark_load(&p[i]);
-    if (v) _gc_mark_value(h, w, v);
+    if (v) mark_precise(h, w, v);
   }
 }
 

@@ -110,7 +110,7 @@ GCH_API void *gc_weak_get(gc_heap_t *h, gc_weak_t *w) {
   if (!w) return weak_fail(h, t, GCH_EINVAL);
   gc_span_t *ws;
   size_t widx;
-  if (!_gc_find_object(h, (uintptr_t)w, &ws, &widx) ||
+  if (!_gc_find_object_stable(h, (uintptr_t)w, &ws, &widx) ||
       ws->base + widx * ws->elemsize != (uintptr_t)w || ws->elemsize < sizeof *w ||
       w->tag != WEAK_TAG(h))
     return weak_fail(h, t, GCH_EFOREIGN);

@@ -564,10 +564,10 @@ static void section_errors(gc_heap_t *heap) {
   vm_free(svm);
   CHECK(gc_heap_destroy(small) == GCH_OK);
 
-  /* Config errors come back through err. */
+  /* Config errors come back through err (a field no variable overrides). */
   gc_result_t err = GCH_OK;
   gc_config_t bad = gc_config_default();
-  bad.mark_workers = 99;
+  bad.hard_limit = (size_t)1 << 20; /* under 4 MiB */
   CHECK(gc_heap_new(&bad, &err) == NULL && err == GCH_EINVAL);
 }
 
