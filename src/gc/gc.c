@@ -168,10 +168,11 @@ static void gc_set_goal(gc_heap_t *h, size_t live) {
 
 /* One line per cycle, in the spirit of Go's gctrace=1:
  *   gc N @T s P%: A+B+C ms clock, W ms stop, X->Y MB heap, L MB live,
- *   G MB goal, O% over goal, K threads, MODE
+ *   S MB scanned, G MB goal, O% over goal, K threads, MODE
  * A = first stop (stw mode: the whole cycle), B = concurrent mark,
  * C = mark termination stop, W = time to stop the threads, X/Y = in-use
- * span bytes before and after, L = bytes marked, O = how far the heap
+ * span bytes before and after, L = bytes marked, S = bytes scanned by
+ * the markers (mark work), O = how far the heap
  * passed the goal before the cycle finished (negative: finished early). */
 static void gc_trace(gc_heap_t *h) {
   struct gc_state *g = h->gc;
@@ -185,13 +186,14 @@ static void gc_trace(gc_heap_t *h) {
   _gc_userarena_trace(h, ua, sizeof ua); /* "" when no user arenas */
   fprintf(stderr,
           "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock, %.3f ms stop,"
-          " %.1f->%.1f MB heap, %.1f MB live, %.1f MB goal, %+.0f%% over goal,"
+          " %.1f->%.1f MB heap, %.1f MB live, %.1f MB scanned, %.1f MB goal,"
+          " %+.0f%% over goal,"
           " %u threads, %s%s\n",
           (unsigned long long)atomic_load(&h->cycles), since, cpu,
           (double)g->stw1_ns / 1e6, (double)g->conc_ns / 1e6,
           (double)g->stw2_ns / 1e6, (double)h->stw_wait_last_ns / 1e6,
           (double)g->heap_before * mb, (double)atomic_load(&h->heap_inuse) * mb,
-          (double)atomic_load(&h->heap_marked) * mb,
+          (double)atomic_load(&h->heap_marked) * mb, (double)g->scan_expected * mb,
           h->heap_goal == SIZE_MAX ? 0.0 : (double)h->heap_goal * mb,
           100.0 * g->overshoot_last, nthr,
           h->config.mode == GCH_MODE_CONCURRENT ? "concurrent" : "stw", ua);

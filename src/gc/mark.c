@@ -113,7 +113,11 @@ GCH_INLINE void grey_object(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   if (!mark_set(s, idx)) return;
   w->marked_objects++;
   w->marked_bytes += s->elemsize;
-  if (s->layout != LAYOUT_NOSCAN) _gc_work_put(h, w, s->base + idx * s->elemsize);
+  if (s->layout != LAYOUT_NOSCAN) {
+    uintptr_t obj = s->base + idx * s->elemsize;
+    __builtin_prefetch((const void *)obj); /* scanned soon: start the miss now */
+    _gc_work_put(h, w, obj);
+  }
 }
 
 GCH_INLINE void mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
