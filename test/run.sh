@@ -22,7 +22,7 @@ run_one() {
 }
 for t in "$@"; do run_one "${t#${BUILD:-build}/}" "$t"; done
 if [ -x test/lisp/run_programs.sh ] && [ -x "${BUILD:-build}/tinylisp" ]; then
-  for mode in gcheap torture boehm; do
+  for mode in gcheap torture concurrent boehm; do
     run_one "tinylisp/$mode" test/lisp/run_programs.sh "$mode"
   done
 fi

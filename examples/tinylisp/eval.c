@@ -12,9 +12,13 @@
  * also the argv handed to primitives.
  *
  * Environments are frames (value.h) chained to NIL, the global
- * environment, whose bindings live in the symbols themselves.  Special
- * form keywords are recognised by a number in the symbol's header and
- * cannot be shadowed by local variables (a documented simplification).
+ * environment, whose bindings live in the symbols themselves.  A frame is
+ * one object whose slots are named by the code that made it (the lambda
+ * list, or the let/do binding list), so a call allocates exactly one
+ * object; a symbol that never named a local variable is looked up in its
+ * global slot directly.  Special form keywords are recognised by a number
+ * in the symbol's header and cannot be shadowed by local variables (a
+ * documented simplification).
  */
 #include <string.h>
 

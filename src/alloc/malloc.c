@@ -309,10 +309,10 @@ GCH_INLINE void *alloc_do(gc_heap_t *h, gc_thread_t *t, size_t size,
 }
 
 /* An allocation whose hook countdown ran out: the hook, the allocation,
- * then the profile sample (the object is known only now).  Out of line,
- * and never reached by a tail call, so a sampled native stack always has
- * the same frames of ours on top (PROF_SKIP in gc/profile.c). */
-static GCH_NOINLINE void *alloc_hooked(gc_heap_t *h, gc_thread_t *t,
+ * then the profile sample (the object is known only now).  Out of line;
+ * it and the public entry points are GCH_ALLOC_ENTRY, so the profile can
+ * drop their frames from a sampled native stack (gc/profile.c). */
+static GCH_NOINLINE GCH_ALLOC_ENTRY void *alloc_hooked(gc_heap_t *h, gc_thread_t *t,
                                        size_t size, const gc_type_t *type,
                                        size_t count, bool noscan) {
   bool sample = alloc_hook(h, t);
@@ -349,7 +349,7 @@ static gc_thread_t *alloc_thread(gc_heap_t *h) {
 
 /* gc_malloc's fast path: a small noscan object (16 B .. 32 KiB) from the
  * thread's current span of its class; the rest goes the general way. */
-GCH_API void *gc_malloc(gc_heap_t *h, size_t size, unsigned flags) {
+GCH_API GCH_ALLOC_ENTRY void *gc_malloc(gc_heap_t *h, size_t size, unsigned flags) {
   gc_thread_t *t = h ? _gc_tls_threads : NULL;
   if (gch_likely(t && t->heap == h && flags == GCH_NOSCAN && size >= GCH_TINY_SIZE &&
                  size <= GCH_MAX_SMALL_SIZE && t->hook_bytes >= (long)size &&
@@ -365,7 +365,8 @@ GCH_API void *gc_malloc(gc_heap_t *h, size_t size, unsigned flags) {
   return gc_malloc_general(h, size, flags);
 }
 
-static GCH_NOINLINE void *gc_malloc_general(gc_heap_t *h, size_t size, unsigned flags) {
+static GCH_NOINLINE GCH_ALLOC_ENTRY void *gc_malloc_general(gc_heap_t *h, size_t size,
+                                                          unsigned flags) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(size > ALLOC_MAX || (flags & ~GCH_NOSCAN))) {
@@ -380,7 +381,7 @@ static GCH_NOINLINE void *gc_malloc_general(gc_heap_t *h, size_t size, unsigned 
 /* gc_alloc's fast path: a small object of a type whose span class was
  * precomputed, from the thread's current span, with no hook due and no
  * mark running.  Anything else takes the general path below. */
-GCH_API void *gc_alloc(gc_heap_t *h, const gc_type_t *type) {
+GCH_API GCH_ALLOC_ENTRY void *gc_alloc(gc_heap_t *h, const gc_type_t *type) {
   gc_thread_t *t = h && type ? _gc_tls_threads : NULL;
   if (gch_likely(t && t->heap == h && type->fast_spc &&
                  t->hook_bytes >= (long)type->size && !heap_marking(h))) {
@@ -396,7 +397,8 @@ GCH_API void *gc_alloc(gc_heap_t *h, const gc_type_t *type) {
   return gc_alloc_general(h, type);
 }
 
-static GCH_NOINLINE void *gc_alloc_general(gc_heap_t *h, const gc_type_t *type) {
+static GCH_NOINLINE GCH_ALLOC_ENTRY void *gc_alloc_general(gc_heap_t *h,
+                                                         const gc_type_t *type) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(!type)) {
@@ -406,7 +408,8 @@ static GCH_NOINLINE void *gc_alloc_general(gc_heap_t *h, const gc_type_t *type) 
   return alloc_object(h, t, type->size, type, 1, type->noscan);
 }
 
-GCH_API void *gc_alloc_array(gc_heap_t *h, const gc_type_t *type, size_t n) {
+GCH_API GCH_ALLOC_ENTRY void *gc_alloc_array(gc_heap_t *h, const gc_type_t *type,
+                                             size_t n) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(!type)) {

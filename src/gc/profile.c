@@ -58,10 +58,18 @@
 
 #define PROF_DEFAULT_RATE ((long)512 << 10)
 #define PROF_MAX_GAP ((long)1 << 40)
-/* Frames of ours on a native stack: _gc_prof_sample, alloc_hooked, and
- * the public allocation entry (gc_malloc, gc_alloc, gc_alloc_array); more
- * when backtrace() is wrapped (sanitizers): see prof_native_stack. */
+/* Frames of ours on top of a native stack: _gc_prof_sample, then the
+ * allocation entry code (GCH_ALLOC_ENTRY, see prof_native_stack); 3 is the
+ * guess used if the linker gave no section bounds. */
 #define PROF_SKIP 3
+
+extern const char __start_gcheap_alloc_entry[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_gcheap_alloc_entry[] __attribute__((weak, visibility("hidden")));
+
+static bool prof_is_entry(const void *pc) {
+  uintptr_t p = (uintptr_t)pc, lo = (uintptr_t)__start_gcheap_alloc_entry;
+  return lo && p >= lo && p < (uintptr_t)__stop_gcheap_alloc_entry;
+}
 
 static prof_state_t *prof_of(gc_heap_t *h) { return &h->gc->sp->prof; }
 
@@ -189,9 +197,11 @@ void _gc_prof_free(gc_heap_t *h, prof_bucket_t *b, size_t size) {
   _gc_unlock(&p->lock);
 }
 
-/* The native stack of the allocation: the caller of our public entry
+/* The native stack of the allocation, the caller of our entry point
  * first.  `ra` is _gc_prof_sample's return address (into alloc_hooked):
- * the frames up to it, and the public entry above it, are ours. */
+ * the frames up to it are ours (a sanitizer's backtrace() wrapper adds
+ * one), and so are the entry-code frames above it -- one or two, as the
+ * compiler inlined or tail-called the public function's slow path. */
 GCH_INLINE size_t prof_native_stack(uintptr_t *pcs, void *ra) {
   void *buf[PROF_MAX_DEPTH + PROF_SKIP + 4];
   int n = backtrace(buf, PROF_MAX_DEPTH + PROF_SKIP + 4);
@@ -199,6 +209,8 @@ GCH_INLINE size_t prof_native_stack(uintptr_t *pcs, void *ra) {
   for (int i = 0; i < 6 && i < n; i++) {
     if (buf[i] == ra) {
       skip = i + 2;
+      if (prof_is_entry(ra))
+        for (skip = i + 1; skip < n && prof_is_entry(buf[skip]);) skip++;
       break;
     }
   }

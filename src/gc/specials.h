@@ -186,6 +186,11 @@ void _gc_weak_clear(special_t *r);
 
 /* ------------------------------------------------------------- profile.c */
 
+/* The allocation entry points (malloc.c) are placed in this section, so
+ * that the frames of ours on a sampled native stack are told from the
+ * host's by address (the linker defines __start_/__stop_ symbols). */
+#define GCH_ALLOC_ENTRY __attribute__((section("gcheap_alloc_entry")))
+
 void _gc_prof_init(gc_heap_t *h);
 /* Set t's allocation-hook countdown from its profile and torture state. */
 void _gc_prof_arm(gc_heap_t *h, gc_thread_t *t);

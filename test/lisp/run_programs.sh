@@ -8,6 +8,9 @@
 #            100 allocations.  A program whose live heap makes that too
 #            slow names a larger interval in a line
 #            ";; torture-interval: N" (it still runs, collecting every N).
+#   concurrent  $BUILD/tinylisp with GCHEAP_MODE=concurrent and
+#            GCHEAP_DEBUG=checkmark: marking runs beside the interpreter
+#            and every cycle is re-checked with the world stopped
 #   boehm    $BUILD/tinylisp-boehm  (the same interpreter on Boehm GC)
 # Then checks the command-line modes (-e, the REPL on stdin, an error exit).
 #
@@ -23,9 +26,9 @@ limit=${LISP_TIMEOUT:-300}
 dir=examples/tinylisp/programs
 
 case $mode in
-  gcheap|torture) bin=$build/tinylisp ;;
+  gcheap|torture|concurrent) bin=$build/tinylisp ;;
   boehm) bin=$build/tinylisp-boehm ;;
-  *) echo "usage: $0 gcheap|torture|boehm" >&2; exit 2 ;;
+  *) echo "usage: $0 gcheap|torture|concurrent|boehm" >&2; exit 2 ;;
 esac
 if [ ! -x "$bin" ]; then
   echo "$0: $bin is not built (make $bin)" >&2
@@ -73,6 +76,9 @@ for scm in "$dir"/*.scm; do
   start=$(now_ms)
   if [ "$mode" = torture ]; then
     GCHEAP_TORTURE=$interval timeout "$limit" "$bin" "$scm" >"$tmp/out" 2>"$tmp/err"
+  elif [ "$mode" = concurrent ]; then
+    GCHEAP_MODE=concurrent GCHEAP_DEBUG=checkmark timeout "$limit" "$bin" "$scm" \
+      >"$tmp/out" 2>"$tmp/err"
   else
     timeout "$limit" "$bin" "$scm" >"$tmp/out" 2>"$tmp/err"
   fi
