@@ -52,7 +52,7 @@ $(BUILD)/libgcheap.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/libgcheap.so: $(LIB_OBJS)
-	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,libgcheap.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,libgcheap.so.$(SOMAJOR) -Wl,-z,start-stop-visibility=hidden -o $@ $^ $(LDLIBS_ALL)
 
 # Tests link the static library (so they may call internal functions
 # through src/ headers) plus the shared helpers in test/*.c, and Boehm GC
