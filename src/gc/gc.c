@@ -53,6 +53,8 @@ static unsigned gc_parse_debug(void) {
   return f;
 }
 
+static void gc_set_goal(gc_heap_t *h, size_t live);
+
 int _gc_collector_init(gc_heap_t *h) {
   h->gc = _gc_persistent_alloc(&h->meta, sizeof *h->gc, 64);
   if (!h->gc) return -1;
@@ -61,8 +63,8 @@ int _gc_collector_init(gc_heap_t *h) {
   h->gc->debug = gc_parse_debug();
   int pct = h->config.gc_percent;
   h->heap_min = pct > 0 ? HEAP_MIN_BYTES / 100 * (size_t)pct : HEAP_MIN_BYTES;
-  h->heap_goal = pct < 0 ? SIZE_MAX : h->heap_min;
-  h->gc->trigger = pct < 0 ? SIZE_MAX : h->heap_min / 10 * 7;
+  gc_set_goal(h, 0);
+  _gc_concurrent_set_trigger(h, 0);
   return 0;
 }
 
@@ -146,12 +148,12 @@ void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t) {
 
 static void gc_set_goal(gc_heap_t *h, size_t live) {
   int pct = h->config.gc_percent;
-  if (pct < 0) {
-    h->heap_goal = SIZE_MAX;
-    return;
+  /* Percent off: no goal of its own, but a memory limit still applies. */
+  size_t goal = SIZE_MAX;
+  if (pct >= 0) {
+    goal = live + live / 100 * (size_t)pct;
+    if (goal < h->heap_min) goal = h->heap_min;
   }
-  size_t goal = live + live / 100 * (size_t)pct;
-  if (goal < h->heap_min) goal = h->heap_min;
   size_t limit = h->config.memory_limit;
   if (limit) {
     /* Leave room for metadata and a little headroom (Go: 3%, >= 1 MiB). */
@@ -168,10 +170,13 @@ static void gc_set_goal(gc_heap_t *h, size_t live) {
 
 /* One line per cycle, in the spirit of Go's gctrace=1:
  *   gc N @T s P%: A+B+C ms clock, W ms stop, X->Y MB heap, L MB live,
- *   S MB scanned, G MB goal, O% over goal, K threads, MODE
+ *   S MB scanned, G MB goal, O% over goal, K threads, MODE (how this
+ *   cycle ran: "stw" for a stopped-world cycle, also gc_collect in the
+ *   concurrent mode)
  * A = first stop (stw mode: the whole cycle), B = concurrent mark,
  * C = mark termination stop, W = time to stop the threads, X/Y = in-use
- * span bytes before and after, L = bytes marked, S = bytes scanned by
+ * span bytes when the cycle began and ended (freed spans return to the
+ * page allocator as they are swept, after the cycle), L = bytes marked, S = bytes scanned by
  * the markers (mark work), O = how far the heap
  * passed the goal before the cycle finished (negative: finished early). */
 static void gc_trace(gc_heap_t *h) {
@@ -196,7 +201,7 @@ static void gc_trace(gc_heap_t *h) {
           (double)atomic_load(&h->heap_marked) * mb, (double)g->scan_expected * mb,
           h->heap_goal == SIZE_MAX ? 0.0 : (double)h->heap_goal * mb,
           100.0 * g->overshoot_last, nthr,
-          h->config.mode == GCH_MODE_CONCURRENT ? "concurrent" : "stw", ua);
+          g->conc_ns || g->stw2_ns ? "concurrent" : "stw", ua);
 }
 
 /* Remember each pause for the stats' ring (p99 in benchmarks). */
