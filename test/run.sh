@@ -21,6 +21,8 @@ run_one() {
   fi
 }
 for t in "$@"; do run_one "${t#${BUILD:-build}/}" "$t"; done
+# The code samples in docs/embedding.md must match the tested ones.
+[ -x test/docs/check_samples.sh ] && run_one docs/samples test/docs/check_samples.sh
 if [ -x test/lisp/run_programs.sh ] && [ -x "${BUILD:-build}/tinylisp" ]; then
   for mode in gcheap torture concurrent boehm; do
     run_one "tinylisp/$mode" test/lisp/run_programs.sh "$mode"
