@@ -52,7 +52,6 @@ struct gc_span;
 typedef struct heap_arena {
   _Atomic(struct gc_span *) spans[GCH_ARENA_PAGES];
   uint64_t page_in_use[GCH_ARENA_PAGES / 64]; /* first page of in-use spans */
-  uint64_t page_marks[GCH_ARENA_PAGES / 64];  /* spans with marked objects */
   uint64_t page_specials[GCH_ARENA_PAGES / 64]; /* spans with specials */
   uintptr_t base;
   int user_arena; /* 1: reserved for user arenas (src/arena/userarena.c) */
@@ -367,7 +366,6 @@ int _gc_collector_init(gc_heap_t *h);
 gc_result_t _gc_collector_start(gc_heap_t *h); /* helper threads */
 void _gc_collector_stop(gc_heap_t *h);
 void _gc_collector_destroy(gc_heap_t *h);
-void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t);
 double _gc_last_overshoot(gc_heap_t *h);
 uint64_t _gc_mark_cpu_ns(gc_heap_t *h);
 void _gc_fork_register(gc_heap_t *h);

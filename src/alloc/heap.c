@@ -259,7 +259,6 @@ GCH_API gc_result_t gc_thread_detach(gc_heap_t *h) {
   gc_safepoint(h);
   _gc_cache_release_all(h, t);
   _gc_thread_flush_stats(h, t);
-  _gc_collector_thread_exit(h, t);
   _gc_lock(&h->lock);
   _gc_span_cache_flush(h, t);
   _gc_unlock(&h->lock);

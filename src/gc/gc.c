@@ -139,11 +139,6 @@ void _gc_collector_destroy(gc_heap_t *h) {
   _gc_persistent_release(&h->gc->wb_mem);
 }
 
-void _gc_collector_thread_exit(gc_heap_t *h, gc_thread_t *t) {
-  (void)h;
-  (void)t;
-}
-
 /* ---------------------------------------------------------------- pacing */
 
 static void gc_set_goal(gc_heap_t *h, size_t live) {

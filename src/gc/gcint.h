@@ -54,9 +54,7 @@ struct gc_state {
   int sweep_work, sweep_stop; /* [sweep_mu] */
 
   /* the cycle being run [gc_lock] */
-  uint64_t cycle_start_ns;
   size_t heap_before;
-  int verify_failed;
   atomic_uint_fast64_t marked_bytes;   /* flushed from every gcwork */
   atomic_uint_fast64_t marked_objects;
   atomic_uint_fast64_t scan_bytes;     /* scan work done this cycle */
@@ -83,7 +81,6 @@ struct gc_state {
   atomic_int mark_done;      /* the concurrent mark found no more work */
   size_t trigger;            /* heap_live that starts a concurrent cycle */
   size_t live_at_start;      /* heap_live when the mark began */
-  double trigger_ratio;      /* where between live and goal to trigger */
   double overshoot_last;     /* heap at mark end / goal - 1 */
   uint64_t stw1_ns, stw2_ns, conc_ns;
   uint64_t checkmark_cycles;  /* cycles verified by checkmark */
