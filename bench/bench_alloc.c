@@ -16,10 +16,8 @@
  * Note: gcheap and GC_MALLOC return zeroed memory; malloc, mi_malloc,
  * jemalloc and GC_MALLOC_ATOMIC do not.
  */
-/* Boehm GC.  Its <gc.h> does #include <gc/gc.h>, which the build's -Isrc
- * resolves to gcheap's own src/gc/gc.h; P/include/../include/gc/gc.h names
- * Boehm's header under whatever prefix P the compiler searches. */
-#include <../include/gc/gc.h>
+/* Boehm GC: its names are GC_*, ours gc_* and GCH_*. */
+#include <gc.h>
 #include <gcheap.h>
 #include <mimalloc.h>
 

@@ -13,10 +13,8 @@
  * frees.  The checksum (all item checks plus the number of nodes
  * allocated) must agree across variants.
  */
-/* Boehm GC.  Its <gc.h> does #include <gc/gc.h>, which the build's -Isrc
- * resolves to gcheap's own src/gc/gc.h; P/include/../include/gc/gc.h names
- * Boehm's header under whatever prefix P the compiler searches. */
-#include <../include/gc/gc.h>
+/* Boehm GC: its names are GC_*, ours gc_* and GCH_*. */
+#include <gc.h>
 #include <gcheap.h>
 #include <mimalloc.h>
 

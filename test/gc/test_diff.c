@@ -24,11 +24,8 @@
  * Seeds: base from argv[1] / GCHEAP_SEED, then base+1, ...  Counts:
  * GCHEAP_DIFF_SEEDS (default 200), GCHEAP_DIFF_STEPS (default 20000).
  */
-/* Boehm GC (GC_* names; gcheap's are gc_* / GCH_*).  Its <gc.h> does
- * #include <gc/gc.h>, which the build's -Isrc resolves to gcheap's own
- * src/gc/gc.h; P/../include/gc/gc.h names Boehm's header under whatever
- * prefix P the compiler searches (as bench/bench_alloc.c does). */
-#include <../include/gc/gc.h>
+/* Boehm GC: its names are GC_*, ours gc_* and GCH_*. */
+#include <gc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
