@@ -322,6 +322,7 @@ static void gc_cycle_stw(gc_heap_t *h, gc_thread_t *t, bool forced) {
   struct gc_state *g = h->gc;
   gcwork_t *w = &g->stw_work;
   memset(w, 0, sizeof *w);
+  w->exclusive = true; /* the world is stopped and only we mark */
   uint64_t t0 = _gc_os_nanotime();
   h->gc->heap_before = atomic_load(&h->heap_inuse);
   _gc_stop_the_world(h, t);

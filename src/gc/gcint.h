@@ -27,6 +27,9 @@ typedef struct workbuf {
  * lists at a boundary. */
 typedef struct gcwork {
   workbuf_t *w1, *w2;
+  /* The only thread setting mark bits (a stop-the-world mark): bits are
+   * set with a plain load and store instead of an atomic OR. */
+  bool exclusive;
   uint64_t marked_bytes;
   uint64_t marked_objects;
   uint64_t scan_bytes;

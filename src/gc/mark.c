@@ -101,16 +101,21 @@ void _gc_work_dispose(gc_heap_t *h, gcwork_t *w) {
 /* --------------------------------------------------------------- shading */
 
 /* Set the mark bit of slot idx; true if this call set it. */
-GCH_INLINE bool mark_set(gc_span_t *s, size_t idx) {
+GCH_INLINE bool mark_set(const gcwork_t *w, gc_span_t *s, size_t idx) {
   _Atomic uint64_t *word = (_Atomic uint64_t *)&s->mark_bits[idx >> 6];
   uint64_t bit = (uint64_t)1 << (idx & 63);
-  if (atomic_load_explicit(word, memory_order_relaxed) & bit) return false;
+  uint64_t old = atomic_load_explicit(word, memory_order_relaxed);
+  if (old & bit) return false;
+  if (w->exclusive) { /* no other marker: skip the locked instruction */
+    atomic_store_explicit(word, old | bit, memory_order_relaxed);
+    return true;
+  }
   return !(atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit);
 }
 
 GCH_INLINE void grey_object(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
                             size_t idx) {
-  if (!mark_set(s, idx)) return;
+  if (!mark_set(w, s, idx)) return;
   w->marked_objects++;
   w->marked_bytes += s->elemsize;
   if (s->layout != LAYOUT_NOSCAN) {
