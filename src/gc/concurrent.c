@@ -288,20 +288,26 @@ void _gc_concurrent_set_trigger(gc_heap_t *h, size_t live) {
 
 /* ------------------------------------------------------------- assists */
 
+/* Wait on cv for at most ns nanoseconds (callers re-check their
+ * condition: a lost wake-up costs one timeout, never a hang). */
+static void conc_timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, long ns) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ns;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
 static void conc_wait_cycle_end(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   gc_blocking_enter(h);
   pthread_mutex_lock(&g->ctl_mu);
   uint64_t seen = g->cycles_done;
   while (g->cycles_done == seen && atomic_load(&g->phase) != PHASE_OFF && !g->ctl_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&g->done_cv, &g->ctl_mu, &ts);
+    conc_timed_wait(&g->done_cv, &g->ctl_mu, 1000000);
   }
   pthread_mutex_unlock(&g->ctl_mu);
   gc_blocking_leave(h);
@@ -317,14 +323,7 @@ void _gc_concurrent_wait_start(gc_heap_t *h) {
   uint64_t seen = g->cycles_done;
   while (g->ctl_request && g->cycles_done == seen && !g->ctl_stop &&
          atomic_load(&g->phase) == PHASE_OFF) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 200000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&g->done_cv, &g->ctl_mu, &ts);
+    conc_timed_wait(&g->done_cv, &g->ctl_mu, 200000);
   }
   pthread_mutex_unlock(&g->ctl_mu);
   gc_blocking_leave(h);
