@@ -324,7 +324,7 @@ typedef struct gc_stats {
   uint64_t cycles;           /* completed collections */
   uint64_t forced_cycles;    /* of which requested by gc_collect */
   size_t bytes_mapped;       /* heap address space in state Ready */
-  size_t bytes_reserved;     /* heap address space reserved */
+  size_t bytes_reserved;     /* address space reserved: arenas + sparse tables */
   size_t bytes_in_use;       /* bytes in in-use spans */
   size_t live_bytes;         /* bytes marked by the last cycle */
   size_t heap_goal;          /* allocation point that triggers the next cycle */
