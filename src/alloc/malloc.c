@@ -69,18 +69,23 @@ GCH_INLINE uintptr_t next_free_fast(gc_span_t *s) {
 
 /* ------------------------------------------------------------- slow path */
 
+/* Give the thread's span of class spc back to its central.  Its unused
+ * slots were counted as allocated when it was cached: uncount them. */
+static void cache_drop(gc_heap_t *h, gc_thread_t *t, int spc) {
+  gc_span_t *old = t->alloc[spc];
+  t->alloc[spc] = h->empty_span;
+  if (!old || old == h->empty_span) return;
+  size_t unused = (size_t)(old->nelems - old->alloc_count);
+  atomic_fetch_sub(&h->heap_live, unused * old->elemsize);
+  t->class_allocs[spc >> 1] -= unused;
+  t->alloc_bytes -= unused * old->elemsize;
+  _gc_central_uncache_span(h, old);
+}
+
 /* Swap the thread's span of class spc for one with a free slot. */
 static gc_span_t *cache_refill(gc_heap_t *h, gc_thread_t *t, int spc,
                                gc_result_t *err) {
-  gc_span_t *old = t->alloc[spc];
-  if (old != h->empty_span) {
-    size_t unused = (size_t)(old->nelems - old->alloc_count);
-    atomic_fetch_sub(&h->heap_live, unused * old->elemsize);
-    t->class_allocs[spc >> 1] -= unused;
-    t->alloc_bytes -= unused * old->elemsize;
-    t->alloc[spc] = h->empty_span;
-    _gc_central_uncache_span(h, old);
-  }
+  cache_drop(h, t, spc);
   gc_span_t *s = _gc_central_cache_span(h, t, spc, err);
   if (!s) return NULL;
   size_t avail = (size_t)(s->nelems - s->alloc_count);
@@ -427,19 +432,7 @@ GCH_API GCH_ALLOC_ENTRY void *gc_alloc_array(gc_heap_t *h, const gc_type_t *type
 /* Drop every cached span and the tiny block (before a collection, at
  * detach).  The spans go back to their centrals. */
 void _gc_cache_release_all(gc_heap_t *h, gc_thread_t *t) {
-  for (int spc = 0; spc < GCH_NUM_SPAN_CLASSES; spc++) {
-    gc_span_t *s = t->alloc[spc];
-    if (s == h->empty_span || !s) {
-      t->alloc[spc] = h->empty_span;
-      continue;
-    }
-    size_t unused = (size_t)(s->nelems - s->alloc_count);
-    atomic_fetch_sub(&h->heap_live, unused * s->elemsize);
-    t->class_allocs[spc >> 1] -= unused;
-    t->alloc_bytes -= unused * s->elemsize;
-    t->alloc[spc] = h->empty_span;
-    _gc_central_uncache_span(h, s);
-  }
+  for (int spc = 0; spc < GCH_NUM_SPAN_CLASSES; spc++) cache_drop(h, t, spc);
   t->tiny = 0;
   t->tiny_offset = 0;
 }
