@@ -98,6 +98,23 @@ void _gc_work_dispose(gc_heap_t *h, gcwork_t *w) {
   w->w1 = w->w2 = NULL;
 }
 
+/* The common cases of put and get, inlined into the mark loop: the
+ * current buffer has room / has an entry. */
+GCH_INLINE void work_put(gc_heap_t *h, gcwork_t *w, uintptr_t obj) {
+  workbuf_t *b = w->w1;
+  if (gch_likely(b && b->n < WORKBUF_N)) {
+    b->obj[b->n++] = obj;
+    return;
+  }
+  _gc_work_put(h, w, obj);
+}
+
+GCH_INLINE uintptr_t work_get(gc_heap_t *h, gcwork_t *w) {
+  workbuf_t *b = w->w1;
+  if (gch_likely(b && b->n)) return b->obj[--b->n];
+  return _gc_work_get(h, w);
+}
+
 /* --------------------------------------------------------------- shading */
 
 /* Set the mark bit of slot idx; true if this call set it. */
@@ -121,7 +138,7 @@ GCH_INLINE void grey_object(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   if (s->layout != LAYOUT_NOSCAN) {
     uintptr_t obj = s->base + idx * s->elemsize;
     __builtin_prefetch((const void *)obj); /* scanned soon: start the miss now */
-    _gc_work_put(h, w, obj);
+    work_put(h, w, obj);
   }
 }
 
@@ -245,7 +262,7 @@ static void scan_large(gc_heap_t *h, gcwork_t *w, gc_span_t *s, uintptr_t b) {
   if (b == s->base && end - b > OBLET_BYTES) {
     /* Queue the other oblets; scan the first one now. */
     for (uintptr_t o = b + OBLET_BYTES; o < end; o += OBLET_BYTES)
-      _gc_work_put(h, w, o);
+      work_put(h, w, o);
   }
   uintptr_t stop = GCH_MIN(end, b + OBLET_BYTES);
   if (stop <= b) return;
@@ -255,7 +272,7 @@ static void scan_large(gc_heap_t *h, gcwork_t *w, gc_span_t *s, uintptr_t b) {
 }
 
 /* Scan the object (or oblet) at b, a slot address taken from a buffer. */
-void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
+GCH_INLINE void scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
   gc_span_t *s = span_of(h, b);
   switch (s->layout) {
   case LAYOUT_HEAPBITS:
@@ -277,7 +294,9 @@ void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
   }
 }
 
+void _gc_scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) { scan_object(h, w, b); }
+
 void _gc_mark_drain(gc_heap_t *h, gcwork_t *w) {
   uintptr_t b;
-  while ((b = _gc_work_get(h, w)) != 0) _gc_scan_object(h, w, b);
+  while ((b = work_get(h, w)) != 0) scan_object(h, w, b);
 }
