@@ -81,6 +81,7 @@ struct gc_type {
    * when it is a small noscan object (>= 16 B) or a small heap-bits
    * object (<= 512 B); 0 when one object takes another path. */
   uint8_t fast_spc;
+  bool all_ptrs;    /* every word a pointer (nwords <= 64): arrays tile to ones */
 };
 
 /* ------------------------------------------------------------------ spans */

@@ -161,6 +161,17 @@ GCH_INLINE void heapbits_store(gc_span_t *s, uintptr_t p, uint64_t m) {
   }
 }
 
+/* The pointer map of `count` elements of `type` laid end to end (the
+ * caller guarantees count * nwords <= 64). */
+GCH_INLINE uint64_t tiled_mask(const gc_type_t *type, size_t count) {
+  size_t words = count * type->nwords;
+  if (type->all_ptrs || type->conservative)
+    return words >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << words) - 1);
+  uint64_t m = 0;
+  for (size_t i = 0; i < count; i++) m |= type->mask64 << (i * type->nwords);
+  return m;
+}
+
 /* Write the pointer bits of an object of `count` elements of `type` at slot
  * p of a LAYOUT_HEAPBITS span; words past the object get 0. */
 static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
@@ -173,7 +184,7 @@ static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
     m = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
     s->conservative = true; /* scanned with the allocated-slot check */
   } else {
-    for (size_t i = 0; i < count; i++) m |= type->mask64 << (i * type->nwords);
+    m = tiled_mask(type, count);
   }
   heapbits_store(s, p, m);
 }
@@ -340,6 +351,7 @@ GCH_INLINE void *alloc_object(gc_heap_t *h, gc_thread_t *t, size_t size,
 /* ----------------------------------------------------------- entry points */
 
 static void *gc_alloc_general(gc_heap_t *h, const gc_type_t *type);
+static void *gc_alloc_array_general(gc_heap_t *h, const gc_type_t *type, size_t n);
 static void *gc_malloc_general(gc_heap_t *h, size_t size, unsigned flags);
 
 /* Objects beyond 1 TiB are refused up front (GCH_EOVERFLOW). */
@@ -413,8 +425,29 @@ static GCH_NOINLINE GCH_ALLOC_ENTRY void *gc_alloc_general(gc_heap_t *h,
   return alloc_object(h, t, type->size, type, 1, type->noscan);
 }
 
+/* gc_alloc_array's fast path: a small scan array (<= 512 B, heap bits)
+ * from the thread's current span of its class. */
 GCH_API GCH_ALLOC_ENTRY void *gc_alloc_array(gc_heap_t *h, const gc_type_t *type,
                                              size_t n) {
+  gc_thread_t *t = h && type ? _gc_tls_threads : NULL;
+  size_t bytes = type && n <= 512 ? type->size * n : 0;
+  if (gch_likely(t && t->heap == h && !type->noscan && bytes && bytes <= 512 &&
+                 t->hook_bytes >= (long)bytes && !heap_marking(h))) {
+    gc_span_t *s = t->alloc[gch_size_to_class(bytes) << 1];
+    uintptr_t p = next_free_fast(s);
+    if (gch_likely(p)) {
+      t->hook_bytes -= (long)bytes;
+      if (s->needzero) zero_slot(p, s->elemsize);
+      heapbits_store(s, p, tiled_mask(type, n));
+      return (void *)p;
+    }
+  }
+  return gc_alloc_array_general(h, type, n);
+}
+
+static GCH_NOINLINE GCH_ALLOC_ENTRY void *gc_alloc_array_general(gc_heap_t *h,
+                                                                 const gc_type_t *type,
+                                                                 size_t n) {
   gc_thread_t *t = alloc_thread(h);
   if (!t) return NULL;
   if (gch_unlikely(!type)) {

@@ -49,6 +49,8 @@ GCH_API gc_result_t gc_type_new(gc_heap_t *h, const char *name, size_t size,
   t->mask64 = nwords <= 64 ? m[0] : 0;
   t->noscan = !any;
   t->conservative = false;
+  t->all_ptrs = nwords <= 64 &&
+                t->mask64 == (nwords == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nwords) - 1));
   t->fast_spc = 0;
   if (t->noscan && size >= GCH_TINY_SIZE && size <= GCH_MAX_SMALL_SIZE)
     t->fast_spc = (uint8_t)(gch_size_to_class(size) << 1 | 1);
