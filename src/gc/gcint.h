@@ -30,6 +30,11 @@ typedef struct gcwork {
   /* The only thread setting mark bits (a stop-the-world mark): bits are
    * set with a plain load and store instead of an atomic OR. */
   bool exclusive;
+  /* The spans last resolved (a pointer target, an object being scanned):
+   * consecutive objects share spans, so a range check saves the arena
+   * lookup.  Valid within one mark (no span is freed while marking);
+   * cleared when the buffers are disposed. */
+  gc_span_t *last_target, *last_scan;
   uint64_t marked_bytes;
   uint64_t marked_objects;
   uint64_t scan_bytes;

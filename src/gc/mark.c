@@ -89,6 +89,7 @@ uintptr_t _gc_work_get(gc_heap_t *h, gcwork_t *w) {
 
 /* Return both buffers (they must be empty) to the empty list. */
 void _gc_work_dispose(gc_heap_t *h, gcwork_t *w) {
+  w->last_target = w->last_scan = NULL;
   workbuf_t *bs[2] = {w->w1, w->w2};
   for (int i = 0; i < 2; i++) {
     if (!bs[i]) continue;
@@ -157,10 +158,16 @@ void _gc_mark_value(gc_heap_t *h, gcwork_t *w, uintptr_t p) { mark_value(h, w, p
  * A host that breaks the contract marks a free slot, which the sweeper
  * reports ("mark on a free slot"). */
 GCH_INLINE void mark_precise(gc_heap_t *h, gcwork_t *w, uintptr_t p) {
-  gc_span_t *s = span_of(h, p);
+  gc_span_t *s = w->last_target;
+  if (gch_likely(s && p - s->base < s->limit - s->base)) {
+    grey_object(h, w, s, span_obj_index(s, p));
+    return;
+  }
+  s = span_of(h, p);
   if (gch_likely(s && atomic_load_explicit(&s->state, memory_order_relaxed) ==
                           SPAN_IN_USE &&
                  p >= s->base && p < s->limit)) {
+    w->last_target = s;
     grey_object(h, w, s, span_obj_index(s, p));
     return;
   }
@@ -273,7 +280,8 @@ static void scan_large(gc_heap_t *h, gcwork_t *w, gc_span_t *s, uintptr_t b) {
 
 /* Scan the object (or oblet) at b, a slot address taken from a buffer. */
 GCH_INLINE void scan_object(gc_heap_t *h, gcwork_t *w, uintptr_t b) {
-  gc_span_t *s = span_of(h, b);
+  gc_span_t *s = w->last_scan;
+  if (!s || b - s->base >= s->npages * GCH_PAGE_SIZE) w->last_scan = s = span_of(h, b);
   switch (s->layout) {
   case LAYOUT_HEAPBITS:
     w->scan_bytes += s->elemsize;
