@@ -321,10 +321,13 @@ void _gc_concurrent_wait_start(gc_heap_t *h) {
   gc_blocking_enter(h);
   pthread_mutex_lock(&g->ctl_mu);
   uint64_t seen = g->cycles_done;
-  while (g->ctl_request && g->cycles_done == seen && !g->ctl_stop &&
-         atomic_load(&g->phase) == PHASE_OFF) {
+  /* Bounded: a controller that cannot run (in a forked child where thread
+   * creation hangs under a sanitizer, say) must not stop the mutator for
+   * good; past 10 ms the heap overshoots its goal instead. */
+  for (int i = 0; i < 50 && g->ctl_request && g->cycles_done == seen &&
+                  !g->ctl_stop && atomic_load(&g->phase) == PHASE_OFF;
+       i++)
     conc_timed_wait(&g->done_cv, &g->ctl_mu, 200000);
-  }
   pthread_mutex_unlock(&g->ctl_mu);
   gc_blocking_leave(h);
 }
