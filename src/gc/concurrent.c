@@ -172,7 +172,7 @@ static void conc_cycle(gc_heap_t *h, gc_thread_t *self) {
   _gc_stop_the_world(h, self);
   atomic_store(&g->phase, PHASE_MARKTERM);
   g->alloc_during_mark = atomic_load(&h->heap_live) - g->live_at_start;
-  _gc_cycle_finish(h, self, w, false, t2);
+  _gc_cycle_finish(h, self, w, false);
   uint64_t t3 = _gc_os_nanotime();
   g->conc_ns = t2 - t1;
   g->stw2_ns = t3 - t2;

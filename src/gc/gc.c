@@ -278,7 +278,7 @@ void _gc_cycle_begin(gc_heap_t *h, gc_thread_t *self, gcwork_t *w) {
  * threads' buffers still hold, drain, publish the live heap, set the next
  * goal, flip the sweep generation. */
 void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
-                      bool forced, uint64_t t0) {
+                      bool forced) {
   struct gc_state *g = h->gc;
   for (gc_thread_t *t = h->threads; t; t = t->next) {
     if (!t->gcw) continue;
@@ -314,7 +314,6 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
     gch_throw("GCHEAP_DEBUG=verify: heap verification failed after a cycle");
   atomic_fetch_add(&h->cycles, 1);
   if (forced) atomic_fetch_add(&h->forced_cycles, 1);
-  (void)t0;
 }
 
 /* A whole cycle with the world stopped throughout. */
@@ -332,7 +331,7 @@ static void gc_cycle_stw(gc_heap_t *h, gc_thread_t *t, bool forced) {
   _gc_mark_drain(h, w);
   uint64_t t3 = _gc_os_nanotime();
   atomic_fetch_add(&g->mark_cpu_ns, t3 - t2); /* one thread, all of it */
-  _gc_cycle_finish(h, t, w, forced, t0);
+  _gc_cycle_finish(h, t, w, forced);
   uint64_t t4 = _gc_os_nanotime();
   h->mark_ns_total += t3 - t2;
   _gc_record_pause(h, t4 - t0);

@@ -122,7 +122,7 @@ void _gc_mark_roots(gc_heap_t *h, gcwork_t *w, gc_thread_t *self);
 /* gc.c: the pieces of a cycle (world stopped for begin and finish) */
 void _gc_cycle_begin(gc_heap_t *h, gc_thread_t *self, gcwork_t *w);
 void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
-                      bool forced, uint64_t t0);
+                      bool forced);
 void _gc_work_flush_counters(gc_heap_t *h, gcwork_t *w);
 gcwork_t *_gc_thread_work(gc_heap_t *h, gc_thread_t *t);
 void _gc_sweeper_wake(gc_heap_t *h);
