@@ -84,8 +84,11 @@ typedef struct gc_config {
   /* Soft limit on mapped heap memory in bytes; the collector runs more often
    * near it.  0 = none.  Env GCHEAP_MEMORY_LIMIT ("512MiB", "2G", bytes). */
   size_t memory_limit;
-  /* Hard limit: allocations that would map past it fail with GCH_ELIMIT.
-   * 0 = none. */
+  /* Hard limit on heap memory backed by the OS (bytes_mapped plus live
+   * user-arena chunks).  An allocation that cannot fit under it after a
+   * full collection and a scavenge returns NULL (oom_handler first) with
+   * GCH_ELIMIT; the heap stays consistent.  0 = none.  Env
+   * GCHEAP_HARD_LIMIT (units as GCHEAP_MEMORY_LIMIT). */
   size_t hard_limit;
   /* Scan attached threads' stacks and registers conservatively (the
    * Boehm-style mode).  Off by default: hosts report roots precisely. */
@@ -127,7 +130,17 @@ typedef struct gc_config {
    * profile carries its own symbols (google-pprof needs no program). */
   const char *(*profile_symbol)(void *ctx, uintptr_t pc);
   void *profile_ctx;
+  /* --- returning memory to the OS (arena/scavenge.c) --- */
+  /* Run a background scavenger thread (1, the default from
+   * gc_config_default) that returns free heap pages to the OS: pages above
+   * the retained goal (heap goal + 10%) at once, and pages of any 4 MiB
+   * chunk unused for GCH_SCAVENGE_DECAY_MS.  0 = only the synchronous
+   * paths (heap growth, memory limits, gc_release_memory).  Env
+   * GCHEAP_SCAVENGE=0/1 overrides. */
+  int background_scavenge;
 } gc_config_t;
+
+#define GCH_SCAVENGE_DECAY_MS 500
 
 #define GCH_PROFILE_RATE_DEFAULT (512L * 1024)
 
@@ -268,6 +281,11 @@ GCH_API void gc_visit_range(gc_visitor_t *v, const void *start, size_t size);
 /* A full, blocking collection.  GCH_EBUSY when called from inside a root
  * callback or finalizer of this heap. */
 GCH_API gc_result_t gc_collect(gc_heap_t *heap);
+/* Go's debug.FreeOSMemory: a full collection, a complete sweep, then every
+ * free heap page is returned to the OS (madvise; the pages read as zero
+ * when reused).  Pages cached by other threads (at most 512 KiB each) stay.
+ * Same errors as gc_collect. */
+GCH_API gc_result_t gc_release_memory(gc_heap_t *heap);
 
 /* Let a pending stop-the-world proceed.  Cheap: one load when nothing is
  * pending.  Call it in loops that run long without allocating. */
@@ -367,6 +385,11 @@ typedef struct gc_stats {
   uint64_t finalizers_queued, finalizers_run;
   uint64_t cleanups_queued, cleanups_run;
   uint64_t profile_samples;        /* allocations the heap profile sampled */
+  /* Scavenger: free heap pages currently returned to the OS (in address
+   * space, not in bytes_mapped), and bytes returned so far in all. */
+  size_t bytes_released;
+  uint64_t released_bytes_total;
+  uint64_t scavenge_runs;          /* madvise calls made by the scavenger */
 } gc_stats_t;
 
 GCH_API gc_result_t gc_get_stats(gc_heap_t *heap, gc_stats_t *out);

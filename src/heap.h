@@ -194,10 +194,20 @@ struct gc_root_cb {
   struct gc_root_cb *next;
 };
 
+/* GCHEAP_DEBUG=a,b,... (parsed once per heap into h->debug). */
+enum gc_debug_flags {
+  GCDBG_VERIFY = 1,        /* gc_verify after every cycle */
+  GCDBG_CHECKMARK = 2,     /* re-mark with the world stopped and compare */
+  GCDBG_CLOBBERFREE = 4,   /* poison freed slots, check the poison on reuse */
+  GCDBG_EFENCE = 8,        /* one object per page, never reused */
+  GCDBG_HARDDECOMMIT = 16, /* released pages fault until reused */
+};
+
 struct gc_heap {
   gc_heap_public_t pub;      /* must stay first: read by gcheap.h inlines */
   uint32_t magic;            /* GCH_HEAP_MAGIC while alive */
   gc_config_t config;
+  unsigned debug;            /* enum gc_debug_flags, fixed at creation */
 
   os_mem_t os;
   gch_lock_t lock;           /* the heap lock: pages, arenas, meta */
@@ -207,6 +217,16 @@ struct gc_heap {
   fixalloc_t root_alloc;     /* [heap lock] gc_root_range records */
   fixalloc_t rootcb_alloc;   /* [heap lock] gc_root_cb records */
   pages_t pages;             /* [heap lock] */
+  struct {                   /* the scavenger (arena/scavenge.c) */
+    size_t goal;             /* [heap lock] retained goal, 0 = none */
+    uint64_t released_total; /* [heap lock] bytes released so far */
+    uint64_t runs;           /* [heap lock] madvise calls */
+    pthread_t thread;
+    pthread_mutex_t mu;      /* guards stop, wake */
+    pthread_cond_t cv;
+    int stop, wake;
+    bool running;            /* [owner of the heap's lifecycle] */
+  } scav;
 
   /* arena index: arena number -> heap_arena_t, demand-paged, lock-free
    * reads (entries go from NULL to an arena once, release-stored). */
@@ -294,6 +314,24 @@ void _gc_arena_destroy(gc_heap_t *h);
  * [heap lock held].  Returns GCH_OK, GCH_ENOMEM or GCH_ELIMIT. */
 gc_result_t _gc_arena_grow(gc_heap_t *h, size_t npages);
 void _gc_arena_set_spans(gc_heap_t *h, gc_span_t *s, gc_span_t *val);
+
+/* arena/scavenge.c */
+/* Release up to max_pages free pages to the OS [heap lock]. */
+size_t _gc_scavenge_locked(gc_heap_t *h, size_t max_pages);
+/* Before taking `bytes` of pages [heap lock]: keep retained memory under
+ * the limits, releasing free pages; GCH_ELIMIT when the hard limit cannot
+ * be kept. */
+gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes);
+/* May a page cache window (64 pages) be taken without nearing the hard
+ * limit? [heap lock] */
+bool _gc_scavenge_cache_ok(gc_heap_t *h);
+/* After the heap grew: release retained memory above the goal [heap lock]. */
+void _gc_scavenge_after_grow(gc_heap_t *h);
+/* At the end of a cycle (heap lock not held): new goal, wake the thread. */
+void _gc_scavenge_cycle_end(gc_heap_t *h, size_t heap_goal);
+gc_result_t _gc_scavenge_start(gc_heap_t *h);
+void _gc_scavenge_stop(gc_heap_t *h);
+void _gc_scavenge_forked_child(gc_heap_t *h);
 
 GCH_INLINE heap_arena_t *arena_of(const gc_heap_t *h, uintptr_t p) {
   if (gch_unlikely(p >> GCH_ADDR_BITS)) return NULL;

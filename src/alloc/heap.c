@@ -84,6 +84,7 @@ GCH_API gc_config_t gc_config_default(void) {
   c.mode = GCH_MODE_STW;
   c.background_sweep = 1;
   c.profile_rate = GCH_PROFILE_RATE_DEFAULT;
+  c.background_scavenge = 1;
   return c;
 }
 
@@ -128,6 +129,16 @@ static void heap_read_env(gc_config_t *c) {
     if (ok) c->memory_limit = b;
     else heap_env_warn("GCHEAP_MEMORY_LIMIT", v);
   }
+  if ((v = getenv("GCHEAP_HARD_LIMIT")) && *v) {
+    int ok;
+    size_t b = heap_parse_bytes(v, &ok);
+    if (ok && (b == 0 || b >= GCH_CHUNK_BYTES)) c->hard_limit = b;
+    else heap_env_warn("GCHEAP_HARD_LIMIT", v);
+  }
+  if ((v = getenv("GCHEAP_SCAVENGE")) && *v) {
+    if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0) c->background_scavenge = *v == '1';
+    else heap_env_warn("GCHEAP_SCAVENGE", v);
+  }
   if ((v = getenv("GCHEAP_TORTURE")) && *v) {
     char *end;
     unsigned long n = strtoul(v, &end, 10);
@@ -153,6 +164,27 @@ static void heap_read_env(gc_config_t *c) {
     else if (ok && b <= ((size_t)1 << 40)) c->profile_rate = (long)b;
     else heap_env_warn("GCHEAP_PROFILE_RATE", v);
   }
+}
+
+/* GCHEAP_DEBUG: a comma-separated list of the names below. */
+static unsigned heap_read_debug(void) {
+  static const struct { const char *name; unsigned flag; } names[] = {
+      {"verify", GCDBG_VERIFY},           {"checkmark", GCDBG_CHECKMARK},
+      {"clobberfree", GCDBG_CLOBBERFREE}, {"efence", GCDBG_EFENCE},
+      {"harddecommit", GCDBG_HARDDECOMMIT}};
+  const char *v = getenv("GCHEAP_DEBUG");
+  unsigned f = 0;
+  while (v && *v) {
+    size_t n = strcspn(v, ",");
+    size_t i = 0;
+    while (i < sizeof names / sizeof names[0] &&
+           (strlen(names[i].name) != n || strncmp(names[i].name, v, n) != 0))
+      i++;
+    if (i < sizeof names / sizeof names[0]) f |= names[i].flag;
+    else if (n) fprintf(stderr, "gcheap: GCHEAP_DEBUG: ignoring '%.*s'\n", (int)n, v);
+    v += n + (v[n] == ',');
+  }
+  return f;
 }
 
 static gc_result_t heap_check_config(const gc_config_t *c) {
@@ -288,6 +320,7 @@ static gc_result_t heap_init(gc_heap_t *h, const gc_config_t *config) {
   h->config = config ? *config : gc_config_default();
   if (h->config.gc_percent == 0) h->config.gc_percent = 100;
   heap_read_env(&h->config);
+  h->debug = heap_read_debug();
   gc_result_t r = heap_check_config(&h->config);
   if (r != GCH_OK) return r;
   _gc_lock_init(&h->lock);
@@ -398,6 +431,9 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   _gc_lock(&h->lock);
   out->metadata_bytes = _gc_meta_bytes(h);
   out->bytes_mapped = (h->pages.total_pages - h->pages.scav_pages) * GCH_PAGE_SIZE;
+  out->bytes_released = h->pages.scav_pages * GCH_PAGE_SIZE;
+  out->released_bytes_total = h->scav.released_total;
+  out->scavenge_runs = h->scav.runs;
   _gc_unlock(&h->lock);
   out->total_alloc_bytes = atomic_load(&h->alloc_bytes);
   out->total_freed_bytes = atomic_load(&h->freed_bytes);

@@ -71,13 +71,21 @@ void _gc_span_cache_flush(gc_heap_t *h, gc_thread_t *t) {
 }
 
 /* Pages for a span: page cache first, then the page allocator, growing the
- * heap when nothing fits.  Returns 0 with *err set on failure. */
+ * heap when nothing fits.  Memory limits are kept before pages are taken
+ * (arena/scavenge.c).  Returns 0 with *err set on failure. */
 static uintptr_t span_pages(gc_heap_t *h, gc_thread_t *t, size_t npages,
                             size_t *nscav, gc_result_t *err) {
   uintptr_t base = 0;
   bool small = t && npages < SPAN_PCACHE_MAX;
   if (small && (base = _gc_pcache_alloc(&t->pcache, npages, nscav))) return base;
   _gc_lock(&h->lock);
+  *err = _gc_scavenge_make_room(h, npages * GCH_PAGE_SIZE);
+  if (*err != GCH_OK) {
+    _gc_unlock(&h->lock);
+    return 0;
+  }
+  small = small && _gc_scavenge_cache_ok(h);
+  bool grew = false;
   for (int attempt = 0; attempt < 2 && !base; attempt++) {
     if (small) {
       _gc_pages_flush_cache(&h->pages, &t->pcache);
@@ -91,11 +99,19 @@ static uintptr_t span_pages(gc_heap_t *h, gc_thread_t *t, size_t npages,
         *err = r;
         break;
       }
+      grew = true;
     }
   }
+  if (base && grew) _gc_scavenge_after_grow(h);
   _gc_unlock(&h->lock);
   if (!base && *err == GCH_OK) *err = GCH_ENOMEM;
   return base;
+}
+
+/* GCHEAP_DEBUG=harddecommit: released pages fault; make them usable. */
+static void span_unfault(gc_heap_t *h, uintptr_t base, size_t npages) {
+  if (_gc_os_unfault(&h->os, (void *)base, npages * GCH_PAGE_SIZE) != 0)
+    gch_throw("GCHEAP_DEBUG=harddecommit: cannot make released pages accessible");
 }
 
 static void span_layout(gc_span_t *s, uint8_t spc, size_t npages) {
@@ -157,7 +173,10 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
     span_record_put(h, t, s);
     return NULL;
   }
-  if (nscav) atomic_fetch_add(&h->os.ready, nscav * GCH_PAGE_SIZE);
+  if (nscav) {
+    atomic_fetch_add(&h->os.ready, nscav * GCH_PAGE_SIZE);
+    if (h->debug & GCDBG_HARDDECOMMIT) span_unfault(h, base, npages);
+  }
   s->big_bits = big;
   s->base = base;
   s->npages = npages;

@@ -115,9 +115,8 @@ gc_result_t _gc_arena_grow(gc_heap_t *h, size_t npages) {
   if (want < npages || want > ((size_t)1 << (GCH_ADDR_BITS - GCH_PAGE_SHIFT)))
     return GCH_EOVERFLOW;
   size_t bytes = want * GCH_PAGE_SIZE;
-  size_t limit = h->config.hard_limit;
-  if (limit && (h->pages.total_pages + want) * GCH_PAGE_SIZE > limit)
-    return GCH_ELIMIT;
+  /* Growing only adds address space (pages enter scavenged): the hard
+   * limit on backed memory is kept by span.c before pages are taken. */
 
   if (h->cur_arena + bytes > h->cur_reserved_end || h->cur_arena == 0) {
     /* Not enough room in the current reservation: take new arenas.  The

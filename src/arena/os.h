@@ -48,6 +48,10 @@ int _gc_os_commit(os_mem_t *o, void *addr, size_t size);
 void _gc_os_decommit(os_mem_t *o, void *addr, size_t size);
 /* Ready/Prepared -> Reserved: any access faults from now on. */
 void _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready);
+/* Reserved (after _gc_os_fault) -> Prepared again, for the same range:
+ * readable, writable and zero.  Not subject to the failure hook (used by
+ * GCHEAP_DEBUG=harddecommit on reuse of released heap pages). */
+int _gc_os_unfault(os_mem_t *o, void *addr, size_t size);
 /* Hint (Prepared/Ready memory): back [addr, addr+size) with transparent
  * huge pages where the kernel allows; no effect otherwise.  Used by user
  * arenas (arena/userarena.c) for the part of a chunk past its first 2 MiB. */

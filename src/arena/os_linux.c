@@ -82,6 +82,11 @@ void _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready) {
   if (was_ready) atomic_fetch_sub(&o->ready, size);
 }
 
+int _gc_os_unfault(os_mem_t *o, void *addr, size_t size) {
+  (void)o;
+  return mprotect(addr, size, PROT_READ | PROT_WRITE) != 0 ? errno : 0;
+}
+
 void _gc_os_hugepages(os_mem_t *o, void *addr, size_t size) {
   (void)o;
 #ifdef MADV_HUGEPAGE

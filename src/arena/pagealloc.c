@@ -45,6 +45,7 @@
 #include "pagealloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ struct pages_chunk {
 struct pages_l2 {
   struct pages_chunk chunk[PAGES_L2_CHUNKS]; /* first: L1 points here */
   uint64_t grown[PAGES_L2_CHUNKS / 64];      /* 1 = chunk belongs to heap */
+  uint32_t used[PAGES_L2_CHUNKS]; /* p->epoch of the last allocation */
 };
 
 typedef uint64_t psum_t;
@@ -210,6 +212,15 @@ static struct pages_l2 *pages_l2_of(const pages_t *p, size_t ci) {
 
 static struct pages_chunk *pages_chunk_of(const pages_t *p, size_t ci) {
   return &pages_l2_of(p, ci)->chunk[ci & (PAGES_L2_CHUNKS - 1)];
+}
+
+/* Remember that chunk ci was allocated from in this epoch (decay). */
+static void pages_touch(pages_t *p, size_t ci) {
+  pages_l2_of(p, ci)->used[ci & (PAGES_L2_CHUNKS - 1)] = p->epoch;
+}
+
+static uint32_t pages_used_epoch(const pages_t *p, size_t ci) {
+  return pages_l2_of(p, ci)->used[ci & (PAGES_L2_CHUNKS - 1)];
 }
 
 static int pages_is_grown(const pages_t *p, size_t ci) {
@@ -366,6 +377,7 @@ static size_t pages_mark_range(pages_t *p, uintptr_t addr, size_t n,
     size_t lo = ci == c0 ? (addr >> GCH_PAGE_SHIFT) % GCH_CHUNK_PAGES : 0;
     size_t hi = ci == c1 ? last % GCH_CHUNK_PAGES + 1 : GCH_CHUNK_PAGES;
     scav += pages_chunk_mark(pages_chunk_of(p, ci), lo, hi - lo, alloc);
+    if (alloc) pages_touch(p, ci);
   }
   if (alloc) {
     p->free_pages -= n;
@@ -558,6 +570,7 @@ int _gc_pages_grow(pages_t *p, uintptr_t base, size_t npages) {
     b->grown[k / 64] |= (uint64_t)1 << (k % 64);
     memset(b->chunk[k].alloc, 0, sizeof b->chunk[k].alloc);
     memset(b->chunk[k].scav, 0xff, sizeof b->chunk[k].scav);
+    b->used[k] = p->epoch;
   }
   psum_update(p, c0, c1, psum_full(PAGES_LEVELS - 1));
   uintptr_t end = base + (npages << GCH_PAGE_SHIFT);
@@ -620,15 +633,30 @@ static void pages_scav_emit(pages_scav_run_t *r, uintptr_t lo, uintptr_t hi) {
   r->hi = hi;
 }
 
+/* Pages of word w that a request may take: free, not yet scavenged, and
+ * with whole_blocks only those in a 2 MiB block (4 words) with no page in
+ * use, so that releasing them never splits a huge page. */
+static uint64_t pages_scav_cand(const struct pages_chunk *c, int w,
+                                const pages_scav_req_t *req) {
+  uint64_t cand = ~c->alloc[w] & ~c->scav[w];
+  if (req->whole_blocks) {
+    int b = w & ~3;
+    if (c->alloc[b] | c->alloc[b + 1] | c->alloc[b + 2] | c->alloc[b + 3])
+      return 0;
+  }
+  return cand;
+}
+
 /* Scavenge free unscavenged pages of one chunk from the top; returns the
  * number taken (at most `budget`). */
 static size_t pages_scav_chunk(pages_t *p, size_t ci, size_t budget,
+                               const pages_scav_req_t *req,
                                pages_scav_run_t *r) {
   struct pages_chunk *c = pages_chunk_of(p, ci);
   uintptr_t cbase = (uintptr_t)ci << PAGES_CHUNK_SHIFT;
   size_t done = 0;
   for (int w = 7; w >= 0 && done < budget; w--) {
-    uint64_t cand = ~c->alloc[w] & ~c->scav[w];
+    uint64_t cand = pages_scav_cand(c, w, req);
     while (cand && done < budget) {
       unsigned top = 63 - pages_clz(cand);
       uint64_t up = cand << (63 - top); /* run now ends at bit 63 */
@@ -646,23 +674,31 @@ static size_t pages_scav_chunk(pages_t *p, size_t ci, size_t budget,
   return done;
 }
 
-size_t _gc_pages_scavenge(pages_t *p, size_t max_pages,
-                          void (*fn)(void *ctx, uintptr_t base, size_t npages),
-                          void *ctx) {
+size_t _gc_pages_scavenge_ex(pages_t *p, const pages_scav_req_t *req) {
+  size_t max_pages = req->max_pages;
   if (!p->total_pages || !max_pages || p->free_pages == p->scav_pages)
     return 0;
-  pages_scav_run_t r = {0, 0, fn, ctx};
+  pages_scav_run_t r = {0, 0, req->fn, req->ctx};
   size_t done = 0, lo = p->start >> PAGES_CHUNK_SHIFT;
   size_t ci = (p->end - 1) >> PAGES_CHUNK_SHIFT;
   while (done < max_pages &&
          (ci = pages_prev_grown(p, ci, lo)) != PAGES_NONE) {
-    if (p->summary[PAGES_LEVELS - 1][ci] != 0)
-      done += pages_scav_chunk(p, ci, max_pages - done, &r);
+    bool idle = !req->idle_epochs ||
+                p->epoch - pages_used_epoch(p, ci) >= req->idle_epochs;
+    if (idle && p->summary[PAGES_LEVELS - 1][ci] != 0)
+      done += pages_scav_chunk(p, ci, max_pages - done, req, &r);
     if (ci-- == lo) break;
   }
   pages_scav_emit(&r, 0, 0); /* report the last run */
   p->scav_pages += done;
   return done;
+}
+
+size_t _gc_pages_scavenge(pages_t *p, size_t max_pages,
+                          void (*fn)(void *ctx, uintptr_t base, size_t npages),
+                          void *ctx) {
+  pages_scav_req_t req = {.max_pages = max_pages, .fn = fn, .ctx = ctx};
+  return _gc_pages_scavenge_ex(p, &req);
 }
 
 /* ---- page cache -------------------------------------------------------- */
@@ -678,6 +714,7 @@ void _gc_pages_fill_cache(pages_t *p, pcache_t *c) {
   struct pages_chunk *ch = pages_chunk_of(p, ci);
   uint64_t free = ~ch->alloc[w];
   PAGES_ASSERT((ch->scav[w] & ~free) == 0);
+  pages_touch(p, ci);
   c->base = base;
   c->cache = free;
   c->scav = ch->scav[w];

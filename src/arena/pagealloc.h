@@ -53,6 +53,7 @@ typedef struct pages {
   size_t scav_pages;             /* free pages currently scavenged */
   size_t total_pages;            /* pages ever added by grow */
   size_t meta_bytes;             /* chunk map + touched summary pages */
+  uint32_t epoch;                /* scavenger clock; stamps allocations */
 } pages_t;
 
 /* Thread-owned cache of up to 64 pages (one aligned 512 KiB window). */
@@ -85,6 +86,18 @@ void _gc_pages_free(pages_t *p, uintptr_t base, size_t npages);
 size_t _gc_pages_scavenge(pages_t *p, size_t max_pages,
                           void (*fn)(void *ctx, uintptr_t base, size_t npages),
                           void *ctx);
+
+/* The general form: as above, plus filters.  idle_epochs > 0 takes only
+ * chunks not allocated from (alloc or cache fill) for that many epochs of
+ * p->epoch; whole_blocks takes only 2 MiB blocks with no page in use. */
+typedef struct pages_scav_req {
+  size_t max_pages;
+  uint32_t idle_epochs;
+  int whole_blocks;
+  void (*fn)(void *ctx, uintptr_t base, size_t npages);
+  void *ctx;
+} pages_scav_req_t;
+size_t _gc_pages_scavenge_ex(pages_t *p, const pages_scav_req_t *req);
 
 /* Page cache.  refill takes a 64-page window with free pages out of the
  * allocator (those pages count as in use there); pcache_alloc serves

@@ -327,9 +327,9 @@ static gc_result_t uarena_limit_check(gc_heap_t *h, size_t bytes) {
   size_t limit = h->config.hard_limit;
   if (!limit) return GCH_OK;
   _gc_lock(&h->lock);
-  size_t heap = h->pages.total_pages * GCH_PAGE_SIZE;
+  gc_result_t r = _gc_scavenge_make_room(h, bytes);
   _gc_unlock(&h->lock);
-  return heap + h->uarena->live_bytes + bytes > limit ? GCH_ELIMIT : GCH_OK;
+  return r;
 }
 
 /* Reserved -> Ready for a chunk being handed out. */

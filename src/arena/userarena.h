@@ -47,7 +47,8 @@ struct uarena_heap {
   uint64_t mark_epoch;        /* cycles whose mark has begun */
   uint64_t epoch_cycle;       /* h->cycles + 1 when mark_epoch last rose */
   /* statistics */
-  size_t live_bytes, quar_bytes, ready_bytes;
+  atomic_size_t live_bytes; /* also read under the heap lock (scavenge.c) */
+  size_t quar_bytes, ready_bytes;
   uint64_t live_chunks, quar_chunks, narenas, released_chunks;
 };
 

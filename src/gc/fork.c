@@ -29,11 +29,13 @@ static void fork_prepare(void) {
   for (gc_heap_t *h = fork_heaps; h; h = h->fork_next) {
     _gc_lock_cycle(h);
     _gc_stop_the_world(h, _gc_thread_current(h));
+    _gc_lock(&h->lock); /* not held by the scavenger thread across fork */
   }
 }
 
 static void fork_parent(void) {
   for (gc_heap_t *h = fork_heaps; h; h = h->fork_next) {
+    _gc_unlock(&h->lock);
     _gc_start_the_world(h);
     pthread_mutex_unlock(&h->gc_lock);
   }
@@ -53,6 +55,8 @@ static void fork_reinit_sync(gc_heap_t *h) {
 }
 
 static void fork_child_heap(gc_heap_t *h) {
+  _gc_unlock(&h->lock);
+  _gc_scavenge_forked_child(h);
   gc_thread_t *self = _gc_thread_current(h);
   gc_thread_t **pp = &h->threads;
   while (*pp) {

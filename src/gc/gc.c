@@ -44,15 +44,6 @@
 
 #define HEAP_MIN_BYTES ((size_t)4 << 20)
 
-static unsigned gc_parse_debug(void) {
-  const char *v = getenv("GCHEAP_DEBUG");
-  unsigned f = 0;
-  if (!v) return 0;
-  if (strstr(v, "verify")) f |= GCDBG_VERIFY;
-  if (strstr(v, "checkmark")) f |= GCDBG_CHECKMARK;
-  return f;
-}
-
 static void gc_set_goal(gc_heap_t *h, size_t live);
 
 int _gc_collector_init(gc_heap_t *h) {
@@ -60,7 +51,6 @@ int _gc_collector_init(gc_heap_t *h) {
   if (!h->gc) return -1;
   if (_gc_work_init(h) != 0) return -1;
   if (_gc_specials_init(h) != 0) return -1;
-  h->gc->debug = gc_parse_debug();
   int pct = h->config.gc_percent;
   h->heap_min = pct > 0 ? HEAP_MIN_BYTES / 100 * (size_t)pct : HEAP_MIN_BYTES;
   gc_set_goal(h, 0);
@@ -106,6 +96,8 @@ gc_result_t _gc_collector_start(gc_heap_t *h) {
   struct gc_state *g = h->gc;
   gc_result_t r = _gc_concurrent_start(h);
   if (r != GCH_OK) return r;
+  r = _gc_scavenge_start(h);
+  if (r != GCH_OK) return r;
   r = _gc_fin_start(h); /* finalizer thread, when configured */
   if (r != GCH_OK) return r;
   if (!h->config.background_sweep || g->sweeper_running) return GCH_OK;
@@ -122,6 +114,7 @@ void _gc_collector_stop(gc_heap_t *h) {
   if (!g) return;
   _gc_fin_stop(h);
   _gc_concurrent_stop(h);
+  _gc_scavenge_stop(h);
   if (!g->sweeper_running) return;
   pthread_mutex_lock(&g->sweep_mu);
   g->sweep_stop = 1;
@@ -290,7 +283,7 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
   _gc_work_dispose(h, w);
   _gc_work_flush_counters(h, w);
   if (!lfstack_empty(&g->full)) gch_throw("mark: grey objects left after drain");
-  if (g->debug & GCDBG_CHECKMARK) _gc_checkmark(h, self);
+  if (h->debug & GCDBG_CHECKMARK) _gc_checkmark(h, self);
   atomic_store((atomic_int *)&h->pub.barrier_on, 0);
   atomic_store(&g->phase, PHASE_OFF);
   /* Objects allocated black during a concurrent mark were counted into
@@ -307,10 +300,11 @@ void _gc_cycle_finish(gc_heap_t *h, gc_thread_t *self, gcwork_t *w,
   h->marked_objects_last = atomic_load(&g->marked_objects);
   g->scan_expected = atomic_load(&g->scan_bytes);
   gc_set_goal(h, live);
+  _gc_scavenge_cycle_end(h, h->heap_goal);
   _gc_concurrent_set_trigger(h, live);
   atomic_fetch_add(&h->sweepgen, 2);
   atomic_store(&h->sweep_cursor, 0);
-  if ((g->debug & GCDBG_VERIFY) && _gc_verify_stopped(h, stderr) != GCH_OK)
+  if ((h->debug & GCDBG_VERIFY) && _gc_verify_stopped(h, stderr) != GCH_OK)
     gch_throw("GCHEAP_DEBUG=verify: heap verification failed after a cycle");
   atomic_fetch_add(&h->cycles, 1);
   if (forced) atomic_fetch_add(&h->forced_cycles, 1);

@@ -40,10 +40,6 @@ typedef struct gcwork {
   uint64_t scan_bytes;
 } gcwork_t;
 
-enum gc_debug_flags {
-  GCDBG_VERIFY = 1,    /* gc_verify after every cycle */
-  GCDBG_CHECKMARK = 2, /* re-mark with the world stopped and compare */
-};
 
 struct gc_state {
   lfstack_t full;          /* workbufs with grey objects */
@@ -52,7 +48,6 @@ struct gc_state {
   persistent_t wb_mem;     /* where workbufs come from */
   size_t wb_count;
   gcwork_t stw_work;       /* the collector's own buffers */
-  unsigned debug;          /* enum gc_debug_flags, from GCHEAP_DEBUG */
 
   /* background sweeper (sweeper_* in gc.c) */
   pthread_t sweeper;

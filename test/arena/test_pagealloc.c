@@ -376,7 +376,8 @@ static void t_meta_bytes(void) {
   os_mem_t os;
   pages_t p;
   setup(&p, &os);
-  size_t m0 = p.meta_bytes, l2 = ((size_t)1 << 20) + GCH_OS_PAGE;
+  /* an L2 block: 8192 chunks x 128 B, grown bits, 8192 x 4 B epochs */
+  size_t m0 = p.meta_bytes, l2 = ((size_t)1 << 20) + GCH_OS_PAGE + 8 * GCH_OS_PAGE;
   CHECK(m0 == 8192 * sizeof(void *), "L1: %zu", m0);
   CHECK(_gc_pages_grow(&p, A, CHUNKS(1)) == 0, "grow");
   CHECK(p.meta_bytes == m0 + l2 + 5 * GCH_OS_PAGE, "one chunk: %zu", p.meta_bytes);
