@@ -278,8 +278,9 @@ GCH_API void gc_visit_range(gc_visitor_t *v, const void *start, size_t size);
 
 /* ------------------------------------------------------------- collection */
 
-/* A full, blocking collection.  GCH_EBUSY when called from inside a root
- * callback or finalizer of this heap. */
+/* A full, blocking collection, then a complete sweep (as Go's runtime.GC:
+ * when it returns, every span is swept and what died is free).  GCH_EBUSY
+ * when called from inside a root callback or finalizer of this heap. */
 GCH_API gc_result_t gc_collect(gc_heap_t *heap);
 /* Go's debug.FreeOSMemory: a full collection, a complete sweep, then every
  * free heap page is returned to the OS (madvise; the pages read as zero
@@ -388,6 +389,7 @@ typedef struct gc_stats {
   /* Scavenger: free heap pages currently returned to the OS (in address
    * space, not in bytes_mapped), and bytes returned so far in all. */
   size_t bytes_released;
+  size_t bytes_mapped_peak;        /* highest bytes_mapped seen */
   uint64_t released_bytes_total;
   uint64_t scavenge_runs;          /* madvise calls made by the scavenger */
 } gc_stats_t;

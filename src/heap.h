@@ -110,6 +110,8 @@ typedef struct gc_span {
   uint8_t layout;           /* enum span_layout */
   _Atomic uint8_t state;    /* enum span_state; set last, read first */
   uint8_t needzero;         /* freed slots may hold garbage */
+  uint8_t poisoned;         /* [owner] every free slot holds the clobber
+                             * poison (GCHEAP_DEBUG=clobberfree, sweep.c) */
   uint8_t list;             /* which central list holds it (central.c) */
   size_t elemsize;          /* slot bytes (whole span for large) */
   uint32_t divmagic;        /* index = (off * divmagic) >> 32 */
@@ -202,6 +204,9 @@ enum gc_debug_flags {
   GCDBG_EFENCE = 8,        /* one object per page, never reused */
   GCDBG_HARDDECOMMIT = 16, /* released pages fault until reused */
 };
+/* Freed memory is filled with this byte: clobberfree slots (sweep.c) and,
+ * in GCH_DEBUG builds, spans freed to the page allocator (span.c). */
+#define GCH_CLOBBER_BYTE 0xdb
 
 struct gc_heap {
   gc_heap_public_t pub;      /* must stay first: read by gcheap.h inlines */
@@ -219,6 +224,7 @@ struct gc_heap {
   pages_t pages;             /* [heap lock] */
   struct {                   /* the scavenger (arena/scavenge.c) */
     size_t goal;             /* [heap lock] retained goal, 0 = none */
+    size_t peak;             /* [heap lock] highest retained bytes */
     uint64_t released_total; /* [heap lock] bytes released so far */
     uint64_t runs;           /* [heap lock] madvise calls */
     pthread_t thread;
@@ -240,6 +246,7 @@ struct gc_heap {
   gc_span_t *empty_span;     /* never-allocatable stand-in for "no span" */
   _Atomic uint32_t sweepgen;
   atomic_int sweep_cursor;   /* next span class the sweeper looks at */
+  atomic_int sweepers;       /* threads inside _gc_central_sweep_one */
   atomic_size_t heap_live;   /* bytes allocated or cached since mark */
   atomic_size_t heap_marked; /* bytes marked by the last cycle */
   atomic_size_t heap_inuse;  /* bytes of in-use spans */
@@ -281,6 +288,8 @@ struct gc_heap {
   uint64_t pause_end_ring[GCH_PAUSE_RING];
   uint64_t pause_count;
   atomic_uint_fast64_t swept_spans;
+  atomic_size_t efence_bytes; /* GCHEAP_DEBUG=efence: freed pages fenced off
+                               * for good (span.c), reported as released */
   atomic_int last_error_unattached;
   struct gc_heap *fork_next;  /* [fork_mu] list of live heaps (gc/fork.c) */
 };
@@ -325,8 +334,9 @@ gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes);
 /* May a page cache window (64 pages) be taken without nearing the hard
  * limit? [heap lock] */
 bool _gc_scavenge_cache_ok(gc_heap_t *h);
-/* After the heap grew: release retained memory above the goal [heap lock]. */
-void _gc_scavenge_after_grow(gc_heap_t *h);
+/* After pages were taken [heap lock]: when the heap grew, release retained
+ * memory above the goal; note the peak. */
+void _gc_scavenge_after_alloc(gc_heap_t *h, bool grew);
 /* At the end of a cycle (heap lock not held): new goal, wake the thread. */
 void _gc_scavenge_cycle_end(gc_heap_t *h, size_t heap_goal);
 gc_result_t _gc_scavenge_start(gc_heap_t *h);
@@ -393,6 +403,9 @@ void _gc_central_insert_swept(gc_heap_t *h, gc_span_t *s);
 void _gc_central_remove(gc_heap_t *h, gc_span_t *s); /* [central lock] */
 /* Sweep one unswept span anywhere; false when none is left. */
 bool _gc_central_sweep_one(gc_heap_t *h);
+/* Sweep until no span is left unswept, including those other threads took
+ * (gc_collect, gc_release_memory). */
+void _gc_central_sweep_all(gc_heap_t *h);
 
 /* alloc/malloc.c */
 void _gc_cache_release_all(gc_heap_t *h, gc_thread_t *t);
@@ -418,6 +431,9 @@ void _gc_maybe_collect(gc_heap_t *h, gc_thread_t *t);
  * free unmarked slots, turn mark bits into alloc bits.  The caller files
  * the span (or frees it when alloc_count is 0). */
 void _gc_sweep_span(gc_heap_t *h, gc_span_t *s);
+/* clobberfree: check that every free slot of s (s->poisoned) still holds
+ * the poison; aborts naming the slot otherwise.  [owner of s] */
+void _gc_sweep_check_free(gc_heap_t *h, gc_span_t *s);
 void _gc_stw_park(gc_heap_t *h, gc_thread_t *t);
 gc_result_t _gc_collect_internal(gc_heap_t *h, gc_thread_t *t, bool forced);
 /* The body of _gc_find_object, inline for the mark loop. */

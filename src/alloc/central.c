@@ -15,6 +15,8 @@
  */
 #include "heap.h"
 
+#include <sched.h>
+
 enum { LIST_NONE = 0, LIST_PARTIAL = 1, LIST_FULL = 3 }; /* +set (0/1) */
 
 #define CENTRAL_SWEEP_BUDGET 100
@@ -106,6 +108,8 @@ gc_span_t *_gc_central_cache_span(gc_heap_t *h, gc_thread_t *t, int spc,
     s = _gc_span_alloc(h, t, npages, (uint8_t)spc, err);
     if (!s) return NULL;
   }
+  /* clobberfree: no free slot may have been written since it was freed. */
+  if (gch_unlikely(s->poisoned)) _gc_sweep_check_free(h, s);
   atomic_store_explicit(&s->sweepgen, sg + 3, memory_order_release);
   return s;
 }
@@ -131,9 +135,10 @@ void _gc_central_uncache_span(gc_heap_t *h, gc_span_t *s) {
 bool _gc_central_sweep_one(gc_heap_t *h) {
   uint32_t sg = atomic_load(&h->sweepgen);
   unsigned un = swept_set(sg) ^ 1;
+  atomic_fetch_add(&h->sweepers, 1);
   for (;;) {
     int spc = atomic_load(&h->sweep_cursor);
-    if (spc >= GCH_NUM_SPAN_CLASSES) return false;
+    if (spc >= GCH_NUM_SPAN_CLASSES) break;
     central_t *c = &h->central[spc];
     _gc_lock(&c->lock);
     gc_span_t *p = central_pop(h, c, LIST_PARTIAL + un);
@@ -147,6 +152,16 @@ bool _gc_central_sweep_one(gc_heap_t *h) {
     _gc_sweep_span(h, p);
     if (p->alloc_count == 0) _gc_span_free(h, NULL, p);
     else _gc_central_insert_swept(h, p);
+    atomic_fetch_sub(&h->sweepers, 1);
     return true;
   }
+  atomic_fetch_sub(&h->sweepers, 1);
+  return false;
+}
+
+void _gc_central_sweep_all(gc_heap_t *h) {
+  while (_gc_central_sweep_one(h)) {
+  }
+  /* Spans another thread took are being swept: wait for them to land. */
+  while (atomic_load(&h->sweepers)) sched_yield();
 }

@@ -432,7 +432,11 @@ GCH_API gc_result_t gc_get_stats(gc_heap_t *h, gc_stats_t *out) {
   out->metadata_bytes = _gc_meta_bytes(h);
   out->bytes_mapped = (h->pages.total_pages - h->pages.scav_pages) * GCH_PAGE_SIZE;
   out->bytes_released = h->pages.scav_pages * GCH_PAGE_SIZE;
+  size_t fenced = atomic_load(&h->efence_bytes); /* efence: never reused */
+  out->bytes_mapped -= fenced;
+  out->bytes_released += fenced;
   out->released_bytes_total = h->scav.released_total;
+  out->bytes_mapped_peak = GCH_MAX(h->scav.peak, out->bytes_mapped);
   out->scavenge_runs = h->scav.runs;
   _gc_unlock(&h->lock);
   out->total_alloc_bytes = atomic_load(&h->alloc_bytes);

@@ -289,21 +289,39 @@ static void *alloc_try(gc_heap_t *h, gc_thread_t *t, size_t size,
   return alloc_large(h, t, size, type, count, false, err);
 }
 
-/* Allocation failed for lack of memory: collect and retry once, then ask
+/* GCHEAP_DEBUG=efence: every object, tiny ones included, is a large object
+ * on whole pages of its own, at their start; once freed, those pages fault
+ * and are never reused (span.c).  Reached only through alloc_hooked: under
+ * efence the hook countdown is always negative (gc/profile.c), so every
+ * allocation leaves the fast paths for it. */
+static void *alloc_fenced_try(gc_heap_t *h, gc_thread_t *t, size_t size,
+                              const gc_type_t *type, size_t count, bool noscan,
+                              gc_result_t *err) {
+  if (noscan) return alloc_large(h, t, size ? size : 1, NULL, 0, true, err);
+  return alloc_large(h, t, size ? size : 1, type, count, false, err);
+}
+
+/* Allocation failed for lack of memory: collect and retry, then ask
  * the host's handler; else NULL with the reason recorded. */
 static GCH_NOINLINE void *alloc_failed(gc_heap_t *h, gc_thread_t *t,
                                        size_t size, const gc_type_t *type,
                                        size_t count, bool noscan,
                                        gc_result_t err) {
   void *r = NULL;
-  if (err != GCH_EOVERFLOW && !atomic_load(&h->collecting) && !t->in_callback) {
-    _gc_collect_internal(h, t, false);
+  /* Collect and retry, twice: the first collection may only wait for a
+   * cycle already under way, whose snapshot predates our garbage. */
+  for (int i = 0; i < 2 && err != GCH_EOVERFLOW && atomic_load(&h->collector) != t &&
+                  !t->in_callback;
+       i++) {
+    _gc_collect_internal(h, t, i == 1); /* the second one always runs */
     /* What the cycle freed is only reusable once swept: sweep it all now
      * rather than fail while free pages wait for the sweeper. */
     while (_gc_central_sweep_one(h)) {
     }
     gc_result_t err2 = GCH_OK;
-    r = alloc_try(h, t, size, type, count, noscan, &err2);
+    r = gch_unlikely(h->debug & GCDBG_EFENCE)
+            ? alloc_fenced_try(h, t, size, type, count, noscan, &err2)
+            : alloc_try(h, t, size, type, count, noscan, &err2);
     if (r) return r;
     err = err2;
   }
@@ -324,6 +342,16 @@ GCH_INLINE void *alloc_do(gc_heap_t *h, gc_thread_t *t, size_t size,
   return r;
 }
 
+static GCH_NOINLINE void *alloc_fenced(gc_heap_t *h, gc_thread_t *t, size_t size,
+                                       const gc_type_t *type, size_t count,
+                                       bool noscan) {
+  gc_result_t err = GCH_OK;
+  void *r = alloc_fenced_try(h, t, size, type, count, noscan, &err);
+  if (!r) r = alloc_failed(h, t, size, type, count, noscan, err);
+  if (heap_marking(h) && r) _gc_mark_new_object(h, t, (uintptr_t)r);
+  return r;
+}
+
 /* An allocation whose hook countdown ran out: the hook, the allocation,
  * then the profile sample (the object is known only now).  Out of line;
  * it and the public entry points are GCH_ALLOC_ENTRY, so the profile can
@@ -332,7 +360,9 @@ static GCH_NOINLINE GCH_ALLOC_ENTRY void *alloc_hooked(gc_heap_t *h, gc_thread_t
                                        size_t size, const gc_type_t *type,
                                        size_t count, bool noscan) {
   bool sample = alloc_hook(h, t);
-  void *r = alloc_do(h, t, size, type, count, noscan);
+  void *r = gch_unlikely(h->debug & GCDBG_EFENCE)
+                ? alloc_fenced(h, t, size, type, count, noscan)
+                : alloc_do(h, t, size, type, count, noscan);
   if (sample && r) _gc_prof_sample(h, t, r, size);
   return r;
 }

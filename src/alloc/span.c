@@ -102,7 +102,7 @@ static uintptr_t span_pages(gc_heap_t *h, gc_thread_t *t, size_t npages,
       grew = true;
     }
   }
-  if (base && grew) _gc_scavenge_after_grow(h);
+  if (base) _gc_scavenge_after_alloc(h, grew);
   _gc_unlock(&h->lock);
   if (!base && *err == GCH_OK) *err = GCH_ENOMEM;
   return base;
@@ -190,6 +190,7 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
   s->alloc_count = 0;
   s->alloc_cache = ~(uint64_t)0;
   s->needzero = nscav != npages;
+  s->poisoned = 0; /* its free slots were never clobbered (sweep.c) */
   s->conservative = false;
   s->specials = NULL;
   s->large_type = NULL;
@@ -204,14 +205,28 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
   return s;
 }
 
+/* GCHEAP_DEBUG=efence: a freed span's pages fault from now on and never go
+ * back to the page allocator, so its address is never reused; they count
+ * as released in the stats (heap.c). */
+static void span_fence(gc_heap_t *h, gc_span_t *s) {
+  size_t bytes = s->npages * GCH_PAGE_SIZE;
+  _gc_os_fault(&h->os, (void *)s->base, bytes, 1);
+  atomic_fetch_add(&h->efence_bytes, bytes);
+}
+
 void _gc_span_free(gc_heap_t *h, gc_thread_t *t, gc_span_t *s) {
   GCH_ASSERT(atomic_load(&s->state) == SPAN_IN_USE);
   atomic_store_explicit(&s->state, SPAN_DEAD, memory_order_release);
   span_page_bits(h, s, false);
   _gc_arena_set_spans(h, s, NULL);
   atomic_fetch_sub(&h->heap_inuse, s->npages * GCH_PAGE_SIZE);
+  if (gch_unlikely(h->debug & GCDBG_EFENCE)) {
+    span_fence(h, s);
+    span_record_put(h, t, s);
+    return;
+  }
 #if GCH_DEBUG
-  memset((void *)s->base, 0xdb, s->npages * GCH_PAGE_SIZE);
+  memset((void *)s->base, GCH_CLOBBER_BYTE, s->npages * GCH_PAGE_SIZE);
 #endif
   _gc_lock(&h->lock);
   _gc_pages_free(&h->pages, s->base, s->npages);

@@ -127,10 +127,14 @@ bool _gc_scavenge_cache_ok(gc_heap_t *h) {
   return scav_retained(h) + scav_ua_live(h) + 2 * win <= hard;
 }
 
-void _gc_scavenge_after_grow(gc_heap_t *h) {
+void _gc_scavenge_after_alloc(gc_heap_t *h, bool grew) {
   _gc_lock_assert_held(&h->lock);
   size_t retained = scav_retained(h), goal = h->scav.goal;
-  if (goal && retained > goal) scav_do(h, scav_pages_for(retained - goal), 0);
+  if (grew && goal && retained > goal) {
+    scav_do(h, scav_pages_for(retained - goal), 0);
+    retained = scav_retained(h);
+  }
+  if (retained > h->scav.peak) h->scav.peak = retained;
 }
 
 /* ---------------------------------------------------------- background */
@@ -171,7 +175,8 @@ static void scav_sleep_ns(uint64_t ns) {
   }
 }
 
-/* Wait for the next tick (or forever when idle); returns 0 to stop. */
+/* Wait for the next tick (or forever when idle).  Returns 0 to stop, 2
+ * when woken by a cycle's end, 1 on a tick. */
 static int scav_wait(gc_heap_t *h, bool forever) {
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
@@ -183,21 +188,23 @@ static int scav_wait(gc_heap_t *h, bool forever) {
                      : pthread_cond_timedwait(&h->scav.cv, &h->scav.mu, &until);
     if (rc == ETIMEDOUT) break;
   }
+  int r = h->scav.stop ? 0 : h->scav.wake ? 2 : 1;
   h->scav.wake = 0;
-  int go = !h->scav.stop;
   pthread_mutex_unlock(&h->scav.mu);
-  return go;
+  return r;
 }
 
 static void *scav_main(void *arg) {
   gc_heap_t *h = arg;
   unsigned idle_ticks = 0;
-  while (scav_wait(h, idle_ticks >= SCAV_IDLE_TICKS)) {
+  int w;
+  while ((w = scav_wait(h, idle_ticks >= SCAV_IDLE_TICKS)) != 0) {
     _gc_lock(&h->lock);
     h->pages.epoch++;
     bool free_backed = h->pages.free_pages > h->pages.scav_pages;
     _gc_unlock(&h->lock);
-    idle_ticks = free_backed ? 0 : idle_ticks + 1;
+    /* A cycle's end restarts the clock: sweeping frees pages after it. */
+    idle_ticks = free_backed || w == 2 ? 0 : idle_ticks + 1;
     for (;;) {
       uint64_t t0 = _gc_os_nanotime();
       if (!scav_batch(h)) break;
@@ -241,8 +248,6 @@ void _gc_scavenge_forked_child(gc_heap_t *h) {
 GCH_API gc_result_t gc_release_memory(gc_heap_t *h) {
   gc_result_t r = gc_collect(h); /* validates h and the calling thread */
   if (r != GCH_OK) return r;
-  while (_gc_central_sweep_one(h)) {
-  }
   gc_thread_t *t = _gc_thread_current(h);
   _gc_lock(&h->lock);
   _gc_span_cache_flush(h, t);

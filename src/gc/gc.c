@@ -142,7 +142,9 @@ static void gc_set_goal(gc_heap_t *h, size_t live) {
     goal = live + live / 100 * (size_t)pct;
     if (goal < h->heap_min) goal = h->heap_min;
   }
-  size_t limit = h->config.memory_limit;
+  /* A hard limit paces like a soft one: collect before hitting it. */
+  size_t limit = h->config.memory_limit, hard = h->config.hard_limit;
+  if (hard && (!limit || hard < limit)) limit = hard;
   if (limit) {
     /* Leave room for metadata and a little headroom (Go: 3%, >= 1 MiB). */
     size_t overhead = _gc_meta_bytes(h);
@@ -390,7 +392,9 @@ GCH_API gc_result_t gc_collect(gc_heap_t *h) {
     _gc_set_error(h, t, GCH_EBUSY);
     return GCH_EBUSY;
   }
-  return _gc_collect_internal(h, t, true);
+  gc_result_t r = _gc_collect_internal(h, t, true);
+  if (r == GCH_OK) _gc_central_sweep_all(h);
+  return r;
 }
 
 double _gc_last_overshoot(gc_heap_t *h) { return h->gc->overshoot_last; }

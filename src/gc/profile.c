@@ -9,7 +9,8 @@
  * site's bytes are estimated without bias by scaling each sample of size
  * x by 1 / (1 - exp(-x / rate))).  The countdown is the allocator's hook
  * countdown t->hook_bytes (malloc.c), shared with torture mode: the hook is
- * armed at min(bytes left to the next sample, 0 when torture is on), and
+ * armed at min(bytes left to the next sample, 0 when torture is on, -1
+ * under GCHEAP_DEBUG=efence), and
  * when it fires _gc_prof_hook charges the bytes allocated since arming.
  * rate 1 samples every allocation (the gap is -1); rate 0 is off.  The
  * sampled object is known only once allocated: malloc.c then calls
@@ -102,6 +103,9 @@ static long prof_next_gap(prof_state_t *p, gc_thread_t *t) {
 void _gc_prof_arm(gc_heap_t *h, gc_thread_t *t) {
   long arm = prof_of(h)->rate ? t->prof_left : LONG_MAX;
   if (h->config.torture && arm > 0) arm = 0;
+  /* GCHEAP_DEBUG=efence: below every size, so no allocation (size 0
+   * included) takes a fast path (malloc.c, alloc_hooked). */
+  if ((h->debug & GCDBG_EFENCE) && arm >= 0) arm = -1;
   t->hook_bytes = t->hook_armed = arm;
 }
 

@@ -4,26 +4,84 @@
  *
  * The caller owns the span (sweepgen sg - 1, on no list).  Sweeping counts
  * the marked slots, checks that marking never touched a free slot (Go's
- * "sweep increased allocation count"), poisons freed slots in debug builds,
- * then makes the mark bits the new allocation bits, clears the mark bits,
- * and rewinds freeindex so allocation walks the bitmap from the start.
+ * "sweep increased allocation count"), clobbers free slots (below), then
+ * makes the mark bits the new allocation bits, clears the mark bits, and
+ * rewinds freeindex so allocation walks the bitmap from the start.
+ *
+ * Clobbering (GCHEAP_DEBUG=clobberfree, and always in GCH_DEBUG builds;
+ * small spans only -- a large object's pages go back whole): the sweep
+ * fills every slot it frees with GCH_CLOBBER_BYTE, and every other free
+ * slot too the first time it sweeps the span.  From then on the span is
+ * `poisoned`: every free slot holds the poison, and a slot that does not
+ * was written through a stale pointer after its object died.  It is
+ * checked for each free slot when a later sweep finds it still free, and
+ * when a thread takes the span into its cache (central.c calls
+ * _gc_sweep_check_free), i.e. before any slot is handed out again and
+ * zeroed.  A mismatch aborts, naming the slot, its span class and the
+ * first bad byte.  A poisoned span always has needzero set.  A fresh span
+ * (span.c) starts unpoisoned: its never-used slots have nothing to check.
  */
 #include "gc/gcint.h"
 #include "gc/specials.h"
 
+#include <stdio.h>
 #include <string.h>
 
-#define POISON_BYTE 0xde
+#define SWEEP_CLOBBER_WORD (0x0101010101010101ull * GCH_CLOBBER_BYTE)
 
-static void sweep_poison(gc_span_t *s) {
+static bool sweep_clobbering(const gc_heap_t *h, const gc_span_t *s) {
+  return (GCH_DEBUG || (h->debug & GCDBG_CLOBBERFREE)) && (s->spanclass >> 1) != 0;
+}
+
+static void sweep_poison_slot(const gc_span_t *s, size_t i) {
+  memset((void *)(s->base + i * s->elemsize), GCH_CLOBBER_BYTE, s->elemsize);
+}
+
+static _Noreturn void sweep_clobber_fail(const gc_span_t *s, size_t i, size_t off) {
+  const unsigned char *slot = (const unsigned char *)(s->base + i * s->elemsize);
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           "GCHEAP_DEBUG=clobberfree: free slot %p (span class %u%s, %zu B) "
+           "written after free: byte %zu is 0x%02x, not 0x%02x",
+           (const void *)slot, s->spanclass >> 1, (s->spanclass & 1) ? " noscan" : "",
+           s->elemsize, off, slot[off], GCH_CLOBBER_BYTE);
+  gch_throw(msg);
+}
+
+/* Abort unless free slot i still holds the poison. */
+static void sweep_check_slot(const gc_span_t *s, size_t i) {
+  const uint64_t *w = (const uint64_t *)(s->base + i * s->elemsize);
+  size_t n = s->elemsize / 8;
+  for (size_t k = 0; k < n; k++) {
+    if (gch_likely(w[k] == SWEEP_CLOBBER_WORD)) continue;
+    const unsigned char *b = (const unsigned char *)&w[k];
+    size_t j = 0;
+    while (b[j] == GCH_CLOBBER_BYTE) j++;
+    sweep_clobber_fail(s, i, k * 8 + j);
+  }
+}
+
+void _gc_sweep_check_free(gc_heap_t *h, gc_span_t *s) {
+  (void)h;
+  if (!s->poisoned) return;
+  for (size_t i = s->freeindex; i < s->nelems; i++)
+    if (!span_is_allocated(s, i)) sweep_check_slot(s, i);
+}
+
+/* Before the bitmaps flip: poison the slots this sweep frees, check (or,
+ * on a span not yet poisoned, poison) the slots that were already free. */
+static void sweep_clobber(gc_span_t *s) {
   for (size_t i = 0; i < s->nelems; i++) {
-    if (span_is_allocated(s, i) && !bit_get(s->mark_bits, i)) {
-      size_t len = s->layout == LAYOUT_NOSCAN || s->layout == LAYOUT_LARGE
-                       ? GCH_MIN(s->elemsize, (size_t)1 << 20)
-                       : s->elemsize;
-      memset((void *)(s->base + i * s->elemsize), POISON_BYTE, len);
+    if (span_is_allocated(s, i)) {
+      if (!bit_get(s->mark_bits, i)) sweep_poison_slot(s, i);
+    } else if (s->poisoned) {
+      sweep_check_slot(s, i);
+    } else {
+      sweep_poison_slot(s, i);
     }
   }
+  s->poisoned = 1;
+  s->needzero = 1;
 }
 
 void _gc_sweep_span(gc_heap_t *h, gc_span_t *s) {
@@ -36,8 +94,8 @@ void _gc_sweep_span(gc_heap_t *h, gc_span_t *s) {
   if (marked > s->alloc_count)
     gch_throw("sweep: more marked objects than allocated (mark on a free slot)");
   size_t freed = s->alloc_count - marked;
+  if (gch_unlikely(sweep_clobbering(h, s))) sweep_clobber(s);
   if (freed) {
-    if (GCH_DEBUG) sweep_poison(s);
     s->needzero = 1;
     unsigned cls = s->spanclass >> 1;
     atomic_fetch_add(&h->freed_objects, freed);
