@@ -489,6 +489,13 @@ static void section_collect(gc_heap_t *heap) {
   gc_result_t r = gc_collect(vm->heap); /* full and blocking */
   /* end */
   CHECK(r == GCH_OK);
+  for (int i = 0; i < 8; i++) churn(heap, 20000); /* garbage to give back */
+  /* doc: release */
+  gc_release_memory(vm->heap); /* collect, sweep, return free pages */
+  /* end */
+  gc_stats_t rel = test_stats(heap);
+  CHECK(rel.bytes_released > 0);
+  CHECK(rel.bytes_mapped <= rel.bytes_in_use + ((size_t)512 << 10));
   /* Automatic collections: allocate ten times the minimum heap. */
   for (int i = 0; i < 40; i++) churn(heap, 20000); /* 40 x ~1 MiB */
   /* doc: stats */
