@@ -2,7 +2,8 @@
 # Install the Debian packages gcheap builds, tests and benchmarks against,
 # only when one is missing.  Does nothing (and needs no root) otherwise.
 set -e
-pkgs="make gcc libatomic-ops-dev libgc-dev libmimalloc-dev libjemalloc-dev google-perftools time"
+pkgs="make gcc clang libclang-rt-14-dev libatomic-ops-dev libgc-dev libmimalloc-dev libjemalloc-dev google-perftools time"
+[ "${1:-}" = plot ] && pkgs="$pkgs gnuplot-nox" # deps.sh plot: also bench/rss_plot.sh's gnuplot
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
