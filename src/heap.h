@@ -247,6 +247,7 @@ struct gc_heap {
   _Atomic uint32_t sweepgen;
   atomic_int sweep_cursor;   /* next span class the sweeper looks at */
   atomic_int sweepers;       /* threads inside _gc_central_sweep_one */
+  atomic_size_t reclaimed_pages; /* pages freed by sweeping, in all */
   atomic_size_t heap_live;   /* bytes allocated or cached since mark */
   atomic_size_t heap_marked; /* bytes marked by the last cycle */
   atomic_size_t heap_inuse;  /* bytes of in-use spans */
@@ -329,8 +330,8 @@ void _gc_arena_set_spans(gc_heap_t *h, gc_span_t *s, gc_span_t *val);
 size_t _gc_scavenge_locked(gc_heap_t *h, size_t max_pages);
 /* Before taking `bytes` of pages [heap lock]: keep retained memory under
  * the limits, releasing free pages; GCH_ELIMIT when the hard limit cannot
- * be kept. */
-gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes);
+ * be kept, *over when the soft one cannot. */
+gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes, bool *over);
 /* May a page cache window (64 pages) be taken without nearing the hard
  * limit? [heap lock] */
 bool _gc_scavenge_cache_ok(gc_heap_t *h);

@@ -70,42 +70,69 @@ void _gc_span_cache_flush(gc_heap_t *h, gc_thread_t *t) {
   _gc_pages_flush_cache(&h->pages, &t->pcache);
 }
 
-/* Pages for a span: page cache first, then the page allocator, growing the
- * heap when nothing fits.  Memory limits are kept before pages are taken
- * (arena/scavenge.c).  Returns 0 with *err set on failure. */
+/* Pages for a span, heap lock held: page cache first, then the page
+ * allocator, growing the heap when nothing fits unless `reclaim_first`
+ * asks the caller to sweep first.  Memory limits are kept before pages are
+ * taken (arena/scavenge.c).  Returns 0 with *err set, or with *err ==
+ * GCH_OK and *reclaim set when sweeping might make room. */
+static uintptr_t span_pages_locked(gc_heap_t *h, gc_thread_t *t, size_t npages,
+                                   size_t *nscav, gc_result_t *err,
+                                   bool reclaim_first, bool *reclaim) {
+  bool over = false;
+  *err = _gc_scavenge_make_room(h, npages * GCH_PAGE_SIZE, &over);
+  if (*err != GCH_OK || (over && reclaim_first)) {
+    *reclaim = true;
+    return 0;
+  }
+  bool small = t && npages < SPAN_PCACHE_MAX && _gc_scavenge_cache_ok(h);
+  uintptr_t base = 0;
+  if (small) {
+    _gc_pages_flush_cache(&h->pages, &t->pcache);
+    _gc_pages_fill_cache(&h->pages, &t->pcache);
+    base = _gc_pcache_alloc(&t->pcache, npages, nscav);
+  }
+  if (!base) base = _gc_pages_alloc(&h->pages, npages, nscav);
+  bool grew = false;
+  if (!base && reclaim_first) {
+    *reclaim = true;
+    return 0;
+  }
+  if (!base) {
+    *err = _gc_arena_grow(h, npages);
+    if (*err != GCH_OK) return 0;
+    grew = true;
+    base = _gc_pages_alloc(&h->pages, npages, nscav);
+  }
+  if (base) _gc_scavenge_after_alloc(h, grew);
+  else *err = GCH_ENOMEM;
+  return base;
+}
+
+/* Sweep spans until about npages pages went back to the page allocator
+ * (Go's mheap.reclaim): garbage found by the last cycle is reused before
+ * the heap grows or a limit is pressed.  False when nothing was unswept. */
+static bool span_reclaim(gc_heap_t *h, size_t npages) {
+  size_t start = atomic_load(&h->reclaimed_pages);
+  bool any = false;
+  while (atomic_load(&h->reclaimed_pages) - start < npages && _gc_central_sweep_one(h))
+    any = true;
+  return any;
+}
+
 static uintptr_t span_pages(gc_heap_t *h, gc_thread_t *t, size_t npages,
                             size_t *nscav, gc_result_t *err) {
   uintptr_t base = 0;
-  bool small = t && npages < SPAN_PCACHE_MAX;
-  if (small && (base = _gc_pcache_alloc(&t->pcache, npages, nscav))) return base;
-  _gc_lock(&h->lock);
-  *err = _gc_scavenge_make_room(h, npages * GCH_PAGE_SIZE);
-  if (*err != GCH_OK) {
+  if (t && npages < SPAN_PCACHE_MAX &&
+      (base = _gc_pcache_alloc(&t->pcache, npages, nscav)))
+    return base;
+  for (bool reclaim_first = true;; reclaim_first = false) {
+    bool reclaim = false;
+    _gc_lock(&h->lock);
+    base = span_pages_locked(h, t, npages, nscav, err, reclaim_first, &reclaim);
     _gc_unlock(&h->lock);
-    return 0;
+    if (base || !reclaim || !reclaim_first) return base;
+    if (!span_reclaim(h, npages) && *err != GCH_OK) return 0;
   }
-  small = small && _gc_scavenge_cache_ok(h);
-  bool grew = false;
-  for (int attempt = 0; attempt < 2 && !base; attempt++) {
-    if (small) {
-      _gc_pages_flush_cache(&h->pages, &t->pcache);
-      _gc_pages_fill_cache(&h->pages, &t->pcache);
-      base = _gc_pcache_alloc(&t->pcache, npages, nscav);
-    }
-    if (!base) base = _gc_pages_alloc(&h->pages, npages, nscav);
-    if (!base && attempt == 0) {
-      gc_result_t r = _gc_arena_grow(h, npages);
-      if (r != GCH_OK) {
-        *err = r;
-        break;
-      }
-      grew = true;
-    }
-  }
-  if (base) _gc_scavenge_after_alloc(h, grew);
-  _gc_unlock(&h->lock);
-  if (!base && *err == GCH_OK) *err = GCH_ENOMEM;
-  return base;
 }
 
 /* GCHEAP_DEBUG=harddecommit: released pages fault; make them usable. */
@@ -231,6 +258,7 @@ void _gc_span_free(gc_heap_t *h, gc_thread_t *t, gc_span_t *s) {
   _gc_lock(&h->lock);
   _gc_pages_free(&h->pages, s->base, s->npages);
   _gc_unlock(&h->lock);
+  atomic_fetch_add(&h->reclaimed_pages, s->npages);
   span_record_put(h, t, s);
 }
 

@@ -103,17 +103,19 @@ static size_t scav_ua_live(const gc_heap_t *h) {
   return h->uarena ? atomic_load(&h->uarena->live_bytes) : 0;
 }
 
-gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes) {
+gc_result_t _gc_scavenge_make_room(gc_heap_t *h, size_t bytes, bool *over) {
   _gc_lock_assert_held(&h->lock);
   size_t hard = h->config.hard_limit, soft = h->config.memory_limit;
+  *over = false;
   if (!hard && !soft) return GCH_OK;
   size_t used = scav_retained(h) + scav_ua_live(h);
   if (soft) {
     size_t lim = soft / 100 * 95;
     if (used + bytes > lim) scav_do(h, scav_pages_for(used + bytes - lim), 0);
+    used = scav_retained(h) + scav_ua_live(h);
+    *over = used + bytes > soft;
   }
   if (!hard) return GCH_OK;
-  used = scav_retained(h) + scav_ua_live(h);
   if (used + bytes > hard) scav_do(h, scav_pages_for(used + bytes - hard), 0);
   used = scav_retained(h) + scav_ua_live(h);
   return used + bytes > hard || used + bytes < used ? GCH_ELIMIT : GCH_OK;

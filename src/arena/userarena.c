@@ -327,7 +327,8 @@ static gc_result_t uarena_limit_check(gc_heap_t *h, size_t bytes) {
   size_t limit = h->config.hard_limit;
   if (!limit) return GCH_OK;
   _gc_lock(&h->lock);
-  gc_result_t r = _gc_scavenge_make_room(h, bytes);
+  bool over;
+  gc_result_t r = _gc_scavenge_make_room(h, bytes, &over);
   _gc_unlock(&h->lock);
   return r;
 }

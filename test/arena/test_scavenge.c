@@ -13,6 +13,8 @@
  *  5. hard limit 64 MiB, a program that wants 80 MiB live: NULL with
  *     GCH_ELIMIT, the oom handler called, the heap verifies and still
  *     works once memory is dropped;
+ *  5b. soft limit 64 MiB, 40 MiB live, 512 MiB of churn: bytes_mapped
+ *     never passes the limit (plus one page-cache window);
  *  6. Go's GCSys: 10^5 allocations of 1,029 B with one live object grow
  *     mapped memory by under 16 MiB;
  *  7. Go's GCPhys "swiss cheese": 32 MiB of 64 KiB objects, every other one
@@ -262,6 +264,32 @@ static void t_hard_limit_exceeded(void) {
   CHECK(gc_heap_destroy(h) == GCH_OK);
 }
 
+/* A soft limit: 40 MiB live, a garbage burst of 512 MiB of mixed sizes;
+ * the pacer and the scavenger keep bytes_mapped under the limit (plus the
+ * page caches), and nothing fails. */
+static void t_soft_limit(void) {
+  gc_config_t c = gc_config_default();
+  c.memory_limit = 64 * MiB;
+  gc_heap_t *h = test_heap(&c);
+  roots_t live = roots_new(h, 40 * MiB / 2048), ring = roots_new(h, 64);
+  fill(h, &live, 0, 2048, 40 * MiB);
+  size_t done = 0;
+  for (size_t i = 0; done < 512 * MiB; i++) {
+    size_t sz = test_rand_below(4) == 0 ? 8192 + test_rand_below(60000) : 16 + test_rand_below(1000);
+    void *p = gc_malloc(h, sz, GCH_NOSCAN);
+    REQUIRE(p);
+    ring.slot[i % ring.n] = p;
+    done += sz;
+  }
+  gc_stats_t s = test_stats(h);
+  printf("soft limit 64 MiB, 40 MiB live, 512 MiB churn: %llu cycles, peak mapped %.1f MiB\n",
+         (unsigned long long)s.cycles, (double)s.bytes_mapped_peak / MiB);
+  CHECK(s.bytes_mapped_peak <= 64 * MiB + 512 * 1024);
+  roots_free(h, &ring);
+  roots_free(h, &live);
+  CHECK(gc_heap_destroy(h) == GCH_OK);
+}
+
 /* Go's testprog GCSys. */
 static void t_gcsys(void) {
   gc_heap_t *h = test_heap(NULL);
@@ -317,6 +345,7 @@ int main(int argc, char **argv) {
   t_zero_reuse();
   t_gcsys();
   t_swiss_cheese();
+  t_soft_limit();
   t_hard_limit_exceeded();
   t_hard_limit_fits(GCH_MODE_STW);
   t_hard_limit_fits(GCH_MODE_CONCURRENT);
