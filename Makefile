@@ -1,9 +1,12 @@
 # gcheap -- one Makefile for the library, tests, examples and benchmarks.
 #
 #   make            libgcheap.a + libgcheap.so (release, -O2)
-#   make check      build and run every test (prints "N passed, N failed")
+#   make check      every pass of the suite (test/check.sh): plain, ASan+UBSan,
+#                   TSan, torture, debug knobs; ends "N passed, N failed"
+#   make check-quick   build and run every test once (the plain pass)
 #   make debug      the suite with GCH_DEBUG assertions, -O0
 #   make asan|ubsan|tsan   the suite under a sanitizer
+#   make fuzz       the libFuzzer harness for FUZZ_TIME s (also fuzz-smoke, fuzz-merge)
 #   make bench      build and run the benchmarks
 #   make demo       the README demo: tinylisp with GCHEAP_TRACE=1
 #   make install PREFIX=/usr/local DESTDIR=
@@ -37,8 +40,9 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 LISP_SRCS := $(sort $(wildcard examples/tinylisp/*.c))
 HDRS := include/gcheap.h $(wildcard src/*/*.h src/*.h test/*.h examples/tinylisp/*.h)
 
-.PHONY: all lib check test-bins debug asan ubsan tsan bench demo install \
-        clean tinylisp tinylisp-boehm deps stress
+.PHONY: all lib check check-quick test-bins debug asan ubsan tsan bench demo install \
+        clean tinylisp tinylisp-boehm deps stress \
+        debug-bins asan-bins ubsan-bins tsan-bins
 
 all: lib
 lib: $(BUILD)/libgcheap.a $(BUILD)/libgcheap.so
@@ -77,23 +81,68 @@ tinylisp-boehm: $(BUILD)/tinylisp-boehm
 
 test-bins: lib $(TEST_BINS) $(if $(LISP_SRCS),$(BUILD)/tinylisp $(BUILD)/tinylisp-boehm)
 
-check: deps test-bins
+# make check: every pass (test/check.sh builds what each needs).
+check: deps
+	@MAKE="$(MAKE)" BUILD=$(BUILD) ./test/check.sh
+check-quick: deps test-bins
 	@BUILD=$(BUILD) ./test/run.sh $(TEST_BINS)
 
-debug:
-	$(MAKE) BUILD=build/debug OPT="-O0 -g" DEFS="-DGCH_DEBUG=1" check
-asan:
-	$(MAKE) BUILD=build/asan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" \
-	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
-ubsan:
-	$(MAKE) BUILD=build/ubsan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" \
-	  SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" check
-tsan:
-	$(MAKE) BUILD=build/tsan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" SAN="-fsanitize=thread" check
+# Build variants, each in build/NAME: `make NAME` runs the suite once in
+# it, `make NAME-bins` only builds it (for test/check.sh).
+VARIANT_debug := BUILD=build/debug OPT="-O0 -g" DEFS="-DGCH_DEBUG=1"
+VARIANT_asan := BUILD=build/asan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" \
+  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+VARIANT_ubsan := BUILD=build/ubsan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" \
+  SAN="-fsanitize=undefined -fno-sanitize-recover=undefined"
+VARIANT_tsan := BUILD=build/tsan OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" SAN="-fsanitize=thread"
+debug asan ubsan tsan:
+	$(MAKE) $(VARIANT_$@) check-quick
+debug-bins asan-bins ubsan-bins tsan-bins:
+	@$(MAKE) $(VARIANT_$(@:-bins=)) test-bins
 
 # The long concurrent stress: 10^5 back-to-back cycles under checkmark.
 stress: lib $(BUILD)/test/gc/test_concurrent
 	GCHEAP_STRESS_CYCLES=100000 $(BUILD)/test/gc/test_concurrent
+
+# The libFuzzer harness (test/fuzz/, clang only).  fuzz-build rebuilds the
+# library with ASan + UBSan + coverage into $(FUZZ_BUILD) and links the
+# harness with libFuzzer; fuzz runs it FUZZ_TIME seconds over
+# test/fuzz/corpus (read only: new inputs and crash files go to
+# $(FUZZ_BUILD)); fuzz-smoke is a FUZZ_SMOKE_TIME run; fuzz-merge
+# replaces test/fuzz/corpus with a small set of inputs (greedy set cover
+# of the edges) of test/fuzz/corpus plus $(FUZZ_BUILD)/corpus.  The corpus
+# itself replays in every `make check` (test/fuzz/test_fuzz_corpus, any
+# compiler).
+FUZZ_BUILD ?= build/fuzz
+FUZZ_TIME ?= 300
+FUZZ_SMOKE_TIME ?= 60
+FUZZ_FLAGS ?=
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+# No comparison tracing: the input is a byte code read through modulos,
+# with no magic values to solve, and tracing doubled the run time.
+FUZZ_COV := -fno-sanitize-coverage=trace-cmp
+FUZZ_RUN = $(FUZZ_BUILD)/fuzz_heap -artifact_prefix=$(FUZZ_BUILD)/ -timeout=60 \
+           -print_final_stats=1 $(FUZZ_FLAGS)
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-merge
+
+$(BUILD)/test/fuzz/test_fuzz_corpus: test/fuzz/fuzz_heap.c
+$(BUILD)/fuzz_heap: test/fuzz/fuzz_heap.c $(BUILD)/libgcheap.a $(HDRS)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(FUZZ_COV) -o $@ $< $(BUILD)/libgcheap.a $(LDLIBS_ALL)
+fuzz-build: deps
+	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) OPT="-O1 -g" DEFS="-DGCH_DEBUG=1" \
+	  SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link $(FUZZ_COV)" $(FUZZ_BUILD)/fuzz_heap
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_TIME) $(FUZZ_BUILD)/corpus test/fuzz/corpus \
+	  test/fuzz/crashes
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SMOKE_TIME)
+fuzz-merge: fuzz-build
+	rm -rf $(FUZZ_BUILD)/merged && mkdir -p $(FUZZ_BUILD)/merged $(FUZZ_BUILD)/corpus
+	$(FUZZ_RUN) -set_cover_merge=1 -use_counters=0 $(FUZZ_BUILD)/merged \
+	  test/fuzz/corpus $(FUZZ_BUILD)/corpus
+	rm -f test/fuzz/corpus/* && cp $(FUZZ_BUILD)/merged/* test/fuzz/corpus/
 
 bench: deps lib $(BENCH_BINS) $(if $(LISP_SRCS),$(BUILD)/tinylisp $(BUILD)/tinylisp-boehm)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

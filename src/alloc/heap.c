@@ -295,6 +295,11 @@ GCH_API gc_result_t gc_thread_detach(gc_heap_t *h) {
   _gc_span_cache_flush(h, t);
   _gc_unlock(&h->lock);
   gc_blocking_enter(h); /* from here on a stop need not wait for us */
+  /* Off this OS thread's list first: once freed, t may be another
+   * thread's new record at once. */
+  gc_thread_t **tp = &tls_threads;
+  while (*tp != t) tp = &(*tp)->tls_next;
+  *tp = t->tls_next;
   _gc_lock(&h->threads_lock);
   gc_thread_t **pp = &h->threads;
   while (*pp != t) pp = &(*pp)->next;
@@ -304,9 +309,6 @@ GCH_API gc_result_t gc_thread_detach(gc_heap_t *h) {
   _gc_fixalloc_free(&h->thread_alloc, t);
   _gc_unlock(&h->lock);
   _gc_unlock(&h->threads_lock);
-  gc_thread_t **tp = &tls_threads;
-  while (*tp != t) tp = &(*tp)->tls_next;
-  *tp = t->tls_next;
   return GCH_OK;
 }
 

@@ -266,6 +266,29 @@ static void fin_done(gc_heap_t *h, specials_t *sp, special_t **batch, size_t n) 
   _gc_unlock(&sp->lock);
 }
 
+/* Shade what a batch of functions was handed (objects, ctx, args) when a
+ * concurrent mark is under way.  The queue and the running list are
+ * roots only at mark termination, and roots change without a barrier, so
+ * a function that stored its object in a root while a mark ran, then left
+ * the running list before that mark ended, would leave the object
+ * reachable but unmarked (barrier.c's argument assumes a program cannot
+ * re-find an unreachable object; a finalizer is handed one).  No safepoint
+ * comes between the check and the shading, so the mark cannot end in
+ * between; one that begins later scans the roots. */
+static void fin_shade_batch(gc_heap_t *h, gc_thread_t *t, special_t **batch, size_t n) {
+  if (!heap_marking(h)) return;
+  gcwork_t *w = _gc_thread_work(h, t);
+  for (size_t i = 0; i < n; i++) {
+    special_t *r = batch[i];
+    if (r->kind == SPECIAL_FINALIZER) {
+      _gc_mark_value(h, w, r->addr);
+      _gc_mark_value(h, w, (uintptr_t)r->u.fin.ctx);
+    } else {
+      _gc_mark_value(h, w, (uintptr_t)r->u.cleanup.arg);
+    }
+  }
+}
+
 /* Run queued functions on thread t until the queue is empty. */
 static size_t fin_run_queue(gc_heap_t *h, gc_thread_t *t) {
   specials_t *sp = h->gc->sp;
@@ -279,6 +302,7 @@ static size_t fin_run_queue(gc_heap_t *h, gc_thread_t *t) {
       else r->u.cleanup.fn(r->u.cleanup.arg);
     }
     t->in_finalizer--;
+    fin_shade_batch(h, t, batch, n);
     fin_done(h, sp, batch, n);
     total += n;
     gc_safepoint(h);

@@ -17,6 +17,9 @@
  *        new object.
  *  The cycle count is checked (>= 1000 per run of the stress part) and
  *  every object reached at the end is intact.
+ *
+ *  GCHEAP_STRESS_CYCLES (default 1000) and GCHEAP_RACE_ROUNDS (400) scale
+ *  the two parts (make check's TSan pass runs fewer).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -262,7 +265,7 @@ int main(int argc, char **argv) {
   /* Races want long marks (a 100% goal over a 4 MiB ballast); the stress
    * wants cycles back to back (a 5% goal). */
   open_heap(100);
-  races(400);
+  races(getenv("GCHEAP_RACE_ROUNDS") ? atoi(getenv("GCHEAP_RACE_ROUNDS")) : 400);
   REQUIRE(gc_heap_destroy(H) == GCH_OK);
   memset(thread_roots, 0, sizeof thread_roots);
   open_heap(5);

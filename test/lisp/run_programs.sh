@@ -15,7 +15,8 @@
 # Then checks the command-line modes (-e, the REPL on stdin, an error exit).
 #
 # Run from the repository root.  BUILD names the build directory (default
-# build); LISP_TIMEOUT bounds each run in seconds (default 300).  Prints
+# build); LISP_TIMEOUT bounds each run in seconds (default 300);
+# LISP_PROGRAMS=a,b,... runs only those programs (default all).  Prints
 # one line per program (name, OK / FAIL / SKIP, milliseconds) and exits 0
 # only if every program matched.  SKIP: only for a program that needs
 # weak references or finalizers in a gcheap build that lacks them.
@@ -66,6 +67,7 @@ show_failure() { # expected actual stderr
 
 for scm in "$dir"/*.scm; do
   name=$(basename "$scm" .scm)
+  case ",${LISP_PROGRAMS:-$name}," in *",$name,"*) ;; *) continue ;; esac
   expected=$dir/$name.out
   [ -f "$expected" ] || continue
   interval=100
