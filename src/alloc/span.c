@@ -237,7 +237,8 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
  * as released in the stats (heap.c). */
 static void span_fence(gc_heap_t *h, gc_span_t *s) {
   size_t bytes = s->npages * GCH_PAGE_SIZE;
-  _gc_os_fault(&h->os, (void *)s->base, bytes, 1);
+  if (_gc_os_fault(&h->os, (void *)s->base, bytes, 1) != 0)
+    gch_throw("GCHEAP_DEBUG=efence: cannot fence freed pages (vm.max_map_count?)");
   atomic_fetch_add(&h->efence_bytes, bytes);
 }
 

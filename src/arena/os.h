@@ -46,8 +46,11 @@ int _gc_os_map(os_mem_t *o, void *addr, size_t size);
 int _gc_os_commit(os_mem_t *o, void *addr, size_t size);
 /* Ready -> Prepared: give the physical pages back; contents become zero. */
 void _gc_os_decommit(os_mem_t *o, void *addr, size_t size);
-/* Ready/Prepared -> Reserved: any access faults from now on. */
-void _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready);
+/* Ready/Prepared -> Reserved: any access faults from now on.  Returns 0,
+ * or an errno value when the kernel refused (typically ENOMEM at
+ * vm.max_map_count); the pages are then at least dropped (they read as
+ * zero) but stay accessible, and the caller decides how loud to be. */
+int _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready);
 /* Reserved (after _gc_os_fault) -> Prepared again, for the same range:
  * readable, writable and zero.  Not subject to the failure hook (used by
  * GCHEAP_DEBUG=harddecommit on reuse of released heap pages). */

@@ -74,12 +74,17 @@ void _gc_os_decommit(os_mem_t *o, void *addr, size_t size) {
   atomic_fetch_sub(&o->ready, size);
 }
 
-void _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready) {
+int _gc_os_fault(os_mem_t *o, void *addr, size_t size, int was_ready) {
   /* Drop the pages and make every access trap.  MAP_FIXED replaces the
    * mapping atomically, so no window exists where the old data is readable. */
-  mmap(addr, size, PROT_NONE,
-       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  int rc = 0;
+  if (mmap(addr, size, PROT_NONE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+    rc = errno;
+    madvise(addr, size, MADV_DONTNEED); /* at least give the memory back */
+  }
   if (was_ready) atomic_fetch_sub(&o->ready, size);
+  return rc;
 }
 
 int _gc_os_unfault(os_mem_t *o, void *addr, size_t size) {

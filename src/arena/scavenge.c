@@ -62,8 +62,11 @@
 #define SCAV_CPU_PERCENT 10
 #define SCAV_IDLE_TICKS (SCAV_DECAY_EPOCHS + 5) /* then sleep until woken */
 
-static size_t scav_retained(const gc_heap_t *h) {
-  return (h->pages.total_pages - h->pages.scav_pages) * GCH_PAGE_SIZE;
+/* Pages fenced off by GCHEAP_DEBUG=efence are in use for the page
+ * allocator but backed by nothing. */
+static size_t scav_retained(gc_heap_t *h) {
+  return (h->pages.total_pages - h->pages.scav_pages) * GCH_PAGE_SIZE -
+         atomic_load(&h->efence_bytes);
 }
 
 static size_t scav_pages_for(size_t bytes) {
@@ -74,8 +77,9 @@ static size_t scav_pages_for(size_t bytes) {
 static void scav_release(void *ctx, uintptr_t base, size_t npages) {
   gc_heap_t *h = ctx;
   size_t bytes = npages * GCH_PAGE_SIZE;
-  if (h->debug & GCDBG_HARDDECOMMIT) _gc_os_fault(&h->os, (void *)base, bytes, 1);
-  else _gc_os_decommit(&h->os, (void *)base, bytes);
+  if (!(h->debug & GCDBG_HARDDECOMMIT)) _gc_os_decommit(&h->os, (void *)base, bytes);
+  else if (_gc_os_fault(&h->os, (void *)base, bytes, 1) != 0)
+    gch_throw("GCHEAP_DEBUG=harddecommit: cannot fault released pages (vm.max_map_count?)");
   h->scav.runs++;
   h->scav.released_total += bytes;
 }

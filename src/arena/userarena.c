@@ -338,7 +338,7 @@ static int uarena_chunk_map(gc_heap_t *h, gc_span_t *s) {
   void *p = (void *)s->base;
   if (_gc_os_map(&h->os, p, chunk_bytes(s)) != 0) return -1;
   if (_gc_os_commit(&h->os, p, chunk_bytes(s)) != 0) {
-    _gc_os_fault(&h->os, p, chunk_bytes(s), 0);
+    (void)_gc_os_fault(&h->os, p, chunk_bytes(s), 0);
     return -1;
   }
   return 0;
@@ -396,7 +396,9 @@ static void uarena_chunk_quarantine(gc_heap_t *h, gc_span_t *s) {
   struct uarena_heap *ua = h->uarena;
   size_t bytes = chunk_bytes(s);
   uarena_chunk_t *c = UA_CHUNK(s);
-  _gc_os_fault(&h->os, (void *)s->base, bytes, 1);
+  /* If the kernel refuses (vm.max_map_count), the pages are still dropped
+   * and read as zero; the quarantine keeps the address unused either way. */
+  (void)_gc_os_fault(&h->os, (void *)s->base, bytes, 1);
   c->owner = NULL;
   c->qepoch = ua->mark_epoch;
   atomic_store(&c->seen, 0);
