@@ -213,6 +213,7 @@ struct gc_heap {
   uint32_t magic;            /* GCH_HEAP_MAGIC while alive */
   gc_config_t config;
   unsigned debug;            /* enum gc_debug_flags, fixed at creation */
+  atomic_int warned;         /* _gc_warn_once has printed */
 
   os_mem_t os;
   gch_lock_t lock;           /* the heap lock: pages, arenas, meta */
@@ -316,6 +317,8 @@ void _gc_set_error(gc_heap_t *h, gc_thread_t *t, gc_result_t r);
 void _gc_set_error_all(gc_result_t r);
 void _gc_thread_flush_stats(gc_heap_t *h, gc_thread_t *t);
 size_t _gc_meta_bytes(gc_heap_t *h);
+/* One line on stderr, the first time only (per heap). */
+void _gc_warn_once(gc_heap_t *h, const char *msg);
 
 /* arena/arena.c */
 int _gc_arena_init(gc_heap_t *h);

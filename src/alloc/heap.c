@@ -394,13 +394,14 @@ GCH_API gc_result_t gc_heap_destroy(gc_heap_t *h) {
   if (!h || h->magic != GCH_HEAP_MAGIC) return GCH_EINVAL;
   gc_thread_t *t = _gc_thread_current(h);
   if (!t) return GCH_ENOTATTACHED;
-  if (t->in_callback || t->in_finalizer || atomic_load(&h->collecting))
-    return GCH_EBUSY;
-  _gc_collector_stop(h); /* internal threads detach */
+  if (t->in_callback || t->in_finalizer) return GCH_EBUSY;
+  /* Internal threads detach; a concurrent cycle under way ends first (the
+   * controller finishes it before it exits). */
+  _gc_collector_stop(h);
   _gc_lock(&h->threads_lock);
   unsigned others = h->nthreads - 1;
   _gc_unlock(&h->threads_lock);
-  if (others) {
+  if (others || atomic_load(&h->collecting)) {
     _gc_collector_start(h);
     return GCH_EBUSY;
   }
@@ -412,6 +413,10 @@ GCH_API gc_result_t gc_heap_destroy(gc_heap_t *h) {
 }
 
 /* ----------------------------------------------------------------- stats */
+
+void _gc_warn_once(gc_heap_t *h, const char *msg) {
+  if (atomic_exchange(&h->warned, 1) == 0) fprintf(stderr, "gcheap: %s\n", msg);
+}
 
 size_t _gc_meta_bytes(gc_heap_t *h) {
   return h->meta.bytes + h->pages.meta_bytes;

@@ -238,7 +238,9 @@ gc_span_t *_gc_span_alloc(gc_heap_t *h, gc_thread_t *t, size_t npages,
 static void span_fence(gc_heap_t *h, gc_span_t *s) {
   size_t bytes = s->npages * GCH_PAGE_SIZE;
   if (_gc_os_fault(&h->os, (void *)s->base, bytes, 1) != 0)
-    gch_throw("GCHEAP_DEBUG=efence: cannot fence freed pages (vm.max_map_count?)");
+    _gc_warn_once(h, "GCHEAP_DEBUG=efence: the kernel refused to fence freed pages"
+                     " (vm.max_map_count?): from now on they are dropped and never"
+                     " reused, but reading them no longer faults");
   atomic_fetch_add(&h->efence_bytes, bytes);
 }
 

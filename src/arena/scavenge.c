@@ -79,7 +79,8 @@ static void scav_release(void *ctx, uintptr_t base, size_t npages) {
   size_t bytes = npages * GCH_PAGE_SIZE;
   if (!(h->debug & GCDBG_HARDDECOMMIT)) _gc_os_decommit(&h->os, (void *)base, bytes);
   else if (_gc_os_fault(&h->os, (void *)base, bytes, 1) != 0)
-    gch_throw("GCHEAP_DEBUG=harddecommit: cannot fault released pages (vm.max_map_count?)");
+    _gc_warn_once(h, "GCHEAP_DEBUG=harddecommit: the kernel refused to fault released"
+                     " pages (vm.max_map_count?): they are released but stay readable");
   h->scav.runs++;
   h->scav.released_total += bytes;
 }
