@@ -182,7 +182,9 @@ static void heapbits_write(gc_span_t *s, uintptr_t p, const gc_type_t *type,
     m = type->mask64;
   } else if (type->conservative) {
     m = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
-    s->conservative = true; /* scanned with the allocated-slot check */
+    /* Scanned with the allocated-slot check.  Concurrent markers read the
+     * flag for the span's other objects (mark.c): a relaxed atomic. */
+    __atomic_store_n(&s->conservative, true, __ATOMIC_RELAXED);
   } else {
     m = tiled_mask(type, count);
   }

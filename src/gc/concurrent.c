@@ -81,10 +81,20 @@ static void conc_mark_until_done(gc_heap_t *h, gcwork_t *w) {
   atomic_fetch_add(&h->gc->mark_cpu_ns, conc_thread_cpu_ns() - c0);
 }
 
+/* The loop serves the mark it joined (`epoch`).  A worker parked at a
+ * safepoint can sleep through that mark's end and the next one's start (a
+ * stop right after a restart counts a thread that has not woken yet as
+ * stopped: stw.c), which reset nwait and mark_done under it; it must leave
+ * then rather than wait on with a count that no longer exists (every
+ * worker waiting and none the last: the mark never ends, and mutators
+ * past the goal wait for it forever). */
 static void conc_mark_loop(gc_heap_t *h, gcwork_t *w) {
   struct gc_state *g = h->gc;
+  int epoch = atomic_load(&g->mark_epoch);
   for (;;) {
-    if (atomic_load(&g->mark_done) || atomic_load(&g->phase) != PHASE_MARK) return;
+    if (atomic_load(&g->mark_done) || atomic_load(&g->phase) != PHASE_MARK ||
+        atomic_load(&g->mark_epoch) != epoch)
+      return;
     uint64_t got = _gc_mark_drain_some(h, w, DRAIN_CHUNK);
     atomic_fetch_add(&g->bg_credit, got);
     if (got) continue;
@@ -96,6 +106,7 @@ static void conc_mark_loop(gc_heap_t *h, gcwork_t *w) {
     }
     while (!atomic_load(&g->mark_done) && lfstack_empty(&g->full)) {
       gc_safepoint(h);
+      if (atomic_load(&g->mark_epoch) != epoch) return; /* nwait was reset */
       conc_sleep_us(20);
     }
     atomic_fetch_sub(&g->nwait, 1);

@@ -245,7 +245,7 @@ static void scan_heapbits(gc_heap_t *h, gcwork_t *w, gc_span_t *s,
   if (wi % 64 + nw > 64)
     bits |= mark_load64(&s->heap_bits[wi / 64 + 1]) << (64 - wi % 64);
   if (nw < 64) bits &= ((uint64_t)1 << nw) - 1;
-  if (gch_unlikely(s->conservative)) {
+  if (gch_unlikely(__atomic_load_n(&s->conservative, __ATOMIC_RELAXED))) {
     while (bits) {
       unsigned i = gch_ctz64(bits);
       bits &= bits - 1;
