@@ -74,7 +74,7 @@
 #define FZ_ARENAS 8
 #define FZ_CLEANUPS 128
 #define FZ_SCAN_BUDGET ((size_t)256 << 10) /* modelled scannable bytes */
-#define FZ_BYTE_BUDGET ((size_t)2 << 20)   /* modelled noscan bytes */
+#define FZ_BYTE_BUDGET ((size_t)4 << 20)   /* modelled noscan bytes */
 #define FZ_CHURN_BUDGET ((size_t)1 << 20)
 #define FZ_BIG_OBJECT 40000
 #define FZ_HIGH ((uint64_t)1 << 63) /* in every data word and immediate */
@@ -189,6 +189,9 @@ typedef struct fz_state {
   uint64_t cb_calls;         /* callbacks in the current run */
   int in_run;                /* inside our gc_run_finalizers */
   int trace;                 /* GCHEAP_FUZZ_TRACE: one line per operation */
+  int limited;               /* config.hard_limit set: allocations may fail */
+  uint64_t oom_calls;        /* config.oom_handler calls */
+  uint64_t oom_seen;         /* of which explained by a failed allocation */
   size_t scan_bytes, byte_bytes, churn_bytes;
 } fz_state_t;
 
@@ -372,10 +375,13 @@ static void fz_root_store(fz_state_t *st, int k, fz_word_t nw) {
 }
 
 /* Slots 8-11 are reported by this callback (on the collecting thread,
- * with this thread stopped). */
+ * with this thread stopped); it also reports slots 12-15, the
+ * conservative range, again through gc_visit_range (cleared while their
+ * group is off, so this adds no root). */
 static void fz_roots_cb(gc_visitor_t *v, void *ctx) {
   fz_state_t *st = ctx;
   for (int k = 8; k < 12; k++) gc_visit(v, &st->roots[k]);
+  gc_visit_range(v, &st->roots[12], 4 * sizeof(void *));
 }
 
 /* ----------------------------------------------------------- reachability */
@@ -700,6 +706,7 @@ static int fz_find_fin(fz_state_t *st, uintptr_t p) {
 }
 
 static int fz_alloc_obj(fz_state_t *st, int kind, size_t n, int arena);
+static int fz_alloc_ok(fz_state_t *st, const void *p, const char *what);
 
 static void fz_fin_actions(fz_state_t *st, int i, unsigned act) {
   gc_heap_t *h = st->h;
@@ -711,11 +718,13 @@ static void fz_fin_actions(fz_state_t *st, int i, unsigned act) {
   }
   if (act & FZ_ACT_WEAK) {
     gc_weak_t *w = gc_weak_new(h, obj); /* obj is on the running list */
-    FZ_CHECK(w && gc_weak_get(h, w) == obj, "gc_weak_new inside a finalizer");
-    int k = st->objs[i].fin_slot % FZ_WEAKS;
-    st->weaks[k] = w;
-    st->weakm[k] = (fz_weakslot_t){st->objs[i].addr, i, FZ_WS_LIVE};
-    st->objs[i].weak = w;
+    if (fz_alloc_ok(st, w, "gc_weak_new in a finalizer")) {
+      FZ_CHECK(gc_weak_get(h, w) == obj, "gc_weak_new inside a finalizer");
+      int k = st->objs[i].fin_slot % FZ_WEAKS;
+      st->weaks[k] = w;
+      st->weakm[k] = (fz_weakslot_t){st->objs[i].addr, i, FZ_WS_LIVE};
+      st->objs[i].weak = w;
+    }
   }
   if (act & FZ_ACT_RESURRECT) {
     int k = fz_root_slot(st, st->objs[i].fin_slot);
@@ -819,6 +828,21 @@ static size_t fz_count(int kind, unsigned b1, unsigned b2) {
   }
 }
 
+/* Whether an allocation succeeded; it may fail only under the hard limit,
+ * with GCH_ELIMIT, and (in the GC heap; user arenas only scavenge) after
+ * the OOM handler was called. */
+static int fz_alloc_ok(fz_state_t *st, const void *p, const char *what) {
+  if (p) return 1;
+  gc_result_t err = gc_last_error(st->h);
+  FZ_CHECK(st->limited && (err == GCH_ELIMIT || err == GCH_ENOMEM),
+           "%s failed: %s (hard limit %s)", what, gc_result_str(err),
+           st->limited ? "on" : "off");
+  FZ_CHECK(strcmp(what, "arena allocation") == 0 || st->oom_calls > st->oom_seen,
+           "%s failed without calling the OOM handler", what);
+  st->oom_seen = st->oom_calls;
+  return 0;
+}
+
 static void *fz_raw_alloc(fz_state_t *st, int kind, size_t n, int arena) {
   if (arena >= 0) {
     gc_arena_t *a = st->arenas[arena].a;
@@ -907,8 +931,10 @@ static int fz_alloc_obj(fz_state_t *st, int kind, size_t n, int arena) {
   *used += size;
   st->seeds++;
   void *p = fz_raw_alloc(st, kind, n, arena);
-  FZ_CHECK(p, "allocating %zu B (%s%s) failed: %s", size, fz_kind_name(kind),
-           arena >= 0 ? ", arena" : "", gc_result_str(gc_last_error(st->h)));
+  if (!fz_alloc_ok(st, p, arena >= 0 ? "arena allocation" : "allocation")) {
+    *used -= size;
+    return -1;
+  }
   int tiny = arena < 0 && noscan && size < 16;
   fz_check_fresh(st, kind, size, (uintptr_t)p, arena, tiny);
   int i = st->nobjs++;
@@ -1089,7 +1115,7 @@ static void op_weak_new(fz_state_t *st) {
   }
   if (o->fin == FZ_FIN_PENDING) return;
   gc_weak_t *w = gc_weak_new(st->h, p); /* may collect: o is reachable */
-  FZ_CHECK(w, "gc_weak_new(object %d): %s", i, gc_result_str(gc_last_error(st->h)));
+  if (!fz_alloc_ok(st, w, "gc_weak_new")) return;
   FZ_CHECK(!o->weak || w == o->weak, "object %d: handle %p, before %p", i, (void *)w,
            (void *)o->weak);
   o->weak = w;
@@ -1150,6 +1176,8 @@ static void op_arena_alloc(fz_state_t *st) {
   if (!st->narenas) return;
   int a = (int)(ba % (unsigned)st->narenas), kind = kinds[bk % 6];
   size_t n = fz_count(kind, b1, b2);
+  if (kind == FZ_K_BYTES && b1 >> 6 == 3 && (b2 & 1)) /* past an arena's first 2 MiB */
+    n = ((size_t)256 << 10) + ((size_t)b2 << 12);
   if (st->arenas[a].freed) {
     void *p = fz_raw_alloc(st, kind, n, a);
     FZ_CHECK(!p && gc_last_error(st->h) == GCH_EDOUBLEFREE, "allocation in a freed arena");
@@ -1232,7 +1260,7 @@ static void op_churn(fz_state_t *st) {
     void *p = kind == 0 ? gc_malloc(st->h, size, 0)
             : kind == 1 ? gc_malloc(st->h, size, GCH_NOSCAN)
                         : gc_alloc_array(st->h, st->types[FZ_T_NODE], size / 48);
-    FZ_CHECK(p, "churn allocation of %zu B: %s", size, gc_result_str(gc_last_error(st->h)));
+    if (!fz_alloc_ok(st, p, "churn allocation")) break;
     uint64_t *w = p;
     st->churn_bytes += size + 8;
     FZ_CHECK(size < 8 || (w[0] == 0 && w[size / 8 - 1] == 0), "churn object at %p not zeroed", p);
@@ -1494,7 +1522,17 @@ static void fz_knobs(unsigned b) {
  * 3 background scavenger, 4-5 torture (off, off, 2, 23), 6 automatic
  * collection at gc_percent 10 (else off), 7 profile every allocation.
  * Byte 1: the knobs above; bit 5 without bit 4: a 4 MiB soft memory
- * limit. */
+ * limit; bits 4 and 5 without bits 6 and 7: a 12 MiB hard limit, where
+ * allocations may fail (GCH_ELIMIT, after the OOM handler). */
+/* The OOM handler: counts, and lets the allocation fail. */
+static void *fz_oom(gc_heap_t *heap, size_t size, void *ctx) {
+  fz_state_t *st = ctx;
+  (void)size;
+  FZ_CHECK(heap == st->h, "OOM handler called for another heap");
+  st->oom_calls++;
+  return NULL;
+}
+
 static gc_config_t fz_config(fz_state_t *st) {
   static const unsigned long torture[4] = {0, 0, 2, 23};
   unsigned b = st->cfg;
@@ -1511,6 +1549,10 @@ static gc_config_t fz_config(fz_state_t *st) {
   c.profile_symbol = fz_prof_symbol;
   c.profile_ctx = st;
   c.memory_limit = (st->cfg2 & 0x30) == 0x20 ? (size_t)4 << 20 : 0;
+  st->limited = (st->cfg2 & 0xf0) == 0x30;
+  c.hard_limit = st->limited ? (size_t)12 << 20 : 0;
+  c.oom_handler = fz_oom;
+  c.oom_ctx = st;
   return c;
 }
 
